@@ -1,5 +1,6 @@
 #include "models/vad/silero_weights.hpp"
 
+#include "models/core/onnx_file.hpp"
 #include "models/core/safetensors.hpp"
 
 #include <array>
@@ -62,7 +63,34 @@ SileroWeights load_silero_weights_safetensors(const std::filesystem::path& path,
                   budget);
 }
 
+std::string onnx_module_name(const std::string& key) {
+  // conv1..conv4 are the encoder's four re-parameterised convolutions.
+  if (key.rfind("conv", 0) == 0 && key.size() > 5 && key[5] == '.') {
+    return "encoder." + std::to_string(key[4] - '1') + ".reparam_conv" + key.substr(5);
+  }
+  if (key == "stft_conv.weight") return "stft.forward_basis_buffer";
+  if (key.rfind("lstm_cell.", 0) == 0) return "decoder.rnn." + key.substr(10);
+  if (key.rfind("final_conv.", 0) == 0) return "decoder.decoder.2." + key.substr(11);
+  return key;
+}
+
+SileroWeights load_silero_weights_onnx(const std::filesystem::path& path,
+                                       rt::MemoryBudget& budget) {
+  const auto file = OnnxFile::open(path);
+  return read_all(
+      [&](const std::string& key, std::span<float> dst, std::span<const std::int64_t> shape) {
+        const std::string module = onnx_module_name(key);
+        // The official export inlines the 16 kHz model as the top-level If's then_branch; a
+        // plainer export may keep the module names as initializers.
+        const std::string inlined = std::string(kOnnx16kPrefix) + module;
+        file.read_f32(file.contains(inlined) || !file.contains(module) ? inlined : module, dst,
+                      shape);
+      },
+      budget);
+}
+
 SileroWeights load_silero_weights(const std::filesystem::path& path, rt::MemoryBudget& budget) {
+  if (path.extension() == ".onnx") return load_silero_weights_onnx(path, budget);
   return load_silero_weights_safetensors(path, budget);
 }
 

@@ -10,6 +10,7 @@
 #include "rt/memory_budget.hpp"
 
 #include <filesystem>
+#include <string>
 
 namespace earshot::models::vad {
 
@@ -50,6 +51,12 @@ struct SileroWeights {
 // Loads the weights from `path`: `.onnx` is read as the official ONNX release, anything else as
 // a safetensors export. Throws WeightFileError naming the file and the tensor on any problem.
 SileroWeights load_silero_weights(const std::filesystem::path& path, rt::MemoryBudget& budget);
+
+// The official ONNX release: tensors `If_0_then_branch__Inline_0__<module>`.
+SileroWeights load_silero_weights_onnx(const std::filesystem::path& path, rt::MemoryBudget& budget);
+inline constexpr const char* kOnnx16kPrefix = "If_0_then_branch__Inline_0__";
+// The ONNX module name of a safetensors key (conv2.bias -> encoder.1.reparam_conv.bias).
+std::string onnx_module_name(const std::string& key);
 
 SileroWeights load_silero_weights_safetensors(const std::filesystem::path& path,
                                               rt::MemoryBudget& budget);

@@ -25,7 +25,8 @@ struct WeightsCase {
 
 inline std::vector<WeightsCase> all_weight_cases() {
   return {{"silero_vad_v6.2_16k.safetensors", "ref_v6.2.safetensors", "segments_v6.2.json"},
-          {"silero_vad_16k.safetensors", "ref.safetensors", "segments.json"}};
+          {"silero_vad_16k.safetensors", "ref.safetensors", "segments.json"},
+          {"silero_vad.onnx", "ref_v6.2.safetensors", "segments_v6.2.json"}};
 }
 
 inline float max_abs_diff(std::span<const float> a, std::span<const float> b) {
