@@ -56,6 +56,10 @@ class AudioProcessor {
   virtual ~AudioProcessor() = default;
   virtual void process(const float* const* in, float* const* out,
                        std::uint32_t frames) noexcept = 0;
+  // Called between periods only by clocks that are not real time (the file backend running as
+  // fast as possible): returns once the processor has dealt with everything it was given, so
+  // an offline run is exact instead of racing the processor's worker threads.
+  virtual void wait_until_caught_up() noexcept {}
 };
 
 class AudioBackend {

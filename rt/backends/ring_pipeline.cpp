@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <ctime>
 #include <limits>
@@ -156,6 +157,16 @@ void RingPipeline::process_chunk(const float* const* in, float* const* out, std:
     underflows_.fetch_add(1, std::memory_order_relaxed);
     underflow_frames_.fetch_add(frames - got, std::memory_order_relaxed);
     owed_frames_ += frames - got;
+  }
+}
+
+void RingPipeline::wait_until_caught_up() noexcept {
+  const std::uint64_t pushed = frames_in_.load(std::memory_order_relaxed);
+  const std::uint64_t target = pushed / block_frames_ * block_frames_;
+  while (running_.load(std::memory_order_relaxed) &&
+         frames_processed_.load(std::memory_order_acquire) < target) {
+    sem_post(&wake_);
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
   }
 }
 

@@ -112,6 +112,9 @@ class RingPipeline final : public AudioProcessor {
   // Audio thread.
   void process(const float* const* in, float* const* out, std::uint32_t frames) noexcept override;
 
+  // Offline clocks: waits until the worker has processed every complete block pushed so far.
+  void wait_until_caught_up() noexcept override;
+
   PipelineStats stats() const;
   // Latest published levels of the node's output, one per output channel (-inf dB when silent).
   std::vector<ChannelLevel> levels() const;
