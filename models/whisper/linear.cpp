@@ -1,0 +1,121 @@
+// GCC 12 reports false -Wmaybe-uninitialized warnings inside Eigen's AVX-512 packet code.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "models/whisper/linear.hpp"
+
+#include "models/core/half.hpp"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstring>
+#if defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define EARSHOT_WHISPER_F16C 1
+#endif
+
+namespace earshot::models::whisper {
+namespace {
+
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstRowMap = Eigen::Map<const RowMat>;
+using RowMap = Eigen::Map<RowMat>;
+
+void convert_f16(const std::uint16_t* src, std::size_t count, float* dst) {
+  std::size_t i = 0;
+#ifdef EARSHOT_WHISPER_F16C
+  for (; i + 8 <= count; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+  }
+#endif
+  for (; i < count; ++i) dst[i] = f16_to_f32(src[i]);
+}
+
+// y[t, j] = dot(x[t, :], w[j, :]) for NT input rows, reading each F16 weight row once.
+template <int NT>
+void f16_rows_kernel(const float* x, const WeightMatrix& w, float* y) {
+  const int cols = w.cols;
+  const std::uint16_t* wd = w.f16();
+  for (int j = 0; j < w.rows; ++j) {
+    const std::uint16_t* row = wd + static_cast<std::size_t>(j) * cols;
+    float acc_tail[NT] = {};
+    int c = 0;
+#ifdef EARSHOT_WHISPER_F16C
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (; c + 8 <= cols; c += 8) {
+      const __m256 wv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c)));
+      for (int t = 0; t < NT; ++t)
+        acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + static_cast<std::size_t>(t) * cols + c),
+                                 acc[t]);
+    }
+    for (int t = 0; t < NT; ++t) {
+      __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
+      s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+      s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+      acc_tail[t] = _mm_cvtss_f32(s);
+    }
+#endif
+    for (; c < cols; ++c) {
+      const float wv = f16_to_f32(row[c]);
+      for (int t = 0; t < NT; ++t) acc_tail[t] += wv * x[static_cast<std::size_t>(t) * cols + c];
+    }
+    for (int t = 0; t < NT; ++t) y[static_cast<std::size_t>(t) * w.rows + j] = acc_tail[t];
+  }
+}
+
+void f16_few_rows(const float* x, int n, const WeightMatrix& w, float* y) {
+  int t = 0;
+  for (; t + 4 <= n; t += 4)
+    f16_rows_kernel<4>(x + static_cast<std::size_t>(t) * w.cols, w,
+                       y + static_cast<std::size_t>(t) * w.rows);
+  for (; t < n; ++t)
+    f16_rows_kernel<1>(x + static_cast<std::size_t>(t) * w.cols, w,
+                       y + static_cast<std::size_t>(t) * w.rows);
+}
+
+void f16_panels(const float* x, int n, const WeightMatrix& w, float* y, float* scratch) {
+  ConstRowMap X(x, n, w.cols);
+  RowMap Y(y, n, w.rows);
+  for (int j0 = 0; j0 < w.rows; j0 += kF16PanelRows) {
+    const int p = std::min(kF16PanelRows, w.rows - j0);
+    convert_f16(w.f16() + static_cast<std::size_t>(j0) * w.cols,
+                static_cast<std::size_t>(p) * w.cols, scratch);
+    ConstRowMap Wp(scratch, p, w.cols);
+    Y.middleCols(j0, p).noalias() = X * Wp.transpose();
+  }
+}
+
+}  // namespace
+
+void linear(const float* x, int n, const WeightMatrix& w, const float* bias, float* y,
+            float* scratch) {
+  if (n <= 0) return;
+  if (w.type == WeightType::F32) {
+    ConstRowMap W(w.f32(), w.rows, w.cols);
+    if (n == 1) {
+      Eigen::Map<Eigen::VectorXf> yv(y, w.rows);
+      yv.noalias() = W * Eigen::Map<const Eigen::VectorXf>(x, w.cols);
+    } else {
+      RowMap Y(y, n, w.rows);
+      Y.noalias() = ConstRowMap(x, n, w.cols) * W.transpose();
+    }
+  } else if (n <= 8) {
+    f16_few_rows(x, n, w, y);
+  } else {
+    f16_panels(x, n, w, y, scratch);
+  }
+  if (bias != nullptr) {
+    RowMap Y(y, n, w.rows);
+    Y.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias, w.rows);
+  }
+}
+
+void weight_row_f32(const WeightMatrix& w, int row, float* out) {
+  const std::size_t offset = static_cast<std::size_t>(row) * w.cols;
+  if (w.type == WeightType::F32)
+    std::memcpy(out, w.f32() + offset, sizeof(float) * static_cast<std::size_t>(w.cols));
+  else
+    convert_f16(w.f16() + offset, static_cast<std::size_t>(w.cols), out);
+}
+
+}  // namespace earshot::models::whisper

@@ -1,0 +1,27 @@
+// The few operations Whisper's transformer blocks are made of, on row-major F32 buffers.
+// No allocation: every buffer is passed in (reserved by the encoder/decoder at construction).
+#pragma once
+
+#include "models/whisper/whisper_weights.hpp"
+
+namespace earshot::models::whisper {
+
+// out[n, d] = (x - mean) / sqrt(var + 1e-5) * gamma + beta, per row (biased variance).
+void layer_norm(const float* x, int n, int d, const LayerNormWeight& norm, float* out);
+
+// x = 0.5 x (1 + erf(x / sqrt 2)), the exact GELU Whisper uses (not the tanh approximation).
+void gelu_inplace(float* x, std::size_t count);
+
+// x[n, d] += y[n, d]
+void add_inplace(float* x, const float* y, std::size_t count);
+
+// Multi-head scaled dot-product attention for `n_query` rows.
+//   q: [n_query, ld] (head h in columns h*head_dim ...), k, v: [n_key, ld]
+//   out: [n_query, ld]; scores: scratch of n_query * n_key floats.
+// When causal_offset >= 0, query i only sees keys 0 .. causal_offset + i (decoder
+// self-attention over a cache that already holds causal_offset earlier tokens).
+void multi_head_attention(const float* q, int n_query, const float* k, const float* v, int n_key,
+                          int ld, int heads, int head_dim, int causal_offset, float* scores,
+                          float* out);
+
+}  // namespace earshot::models::whisper

@@ -1,0 +1,31 @@
+// Whisper's audio encoder: log-mel [n_mels, 3000] -> audio features [1500, d].
+//
+//   conv1 (k3, p1) + GELU -> conv2 (k3, stride 2, p1) + GELU -> + sinusoidal positions
+//   -> N pre-LN blocks (self-attention, MLP) -> final LayerNorm
+//
+// All activations live in one workspace reserved from the budget at construction; forward()
+// allocates nothing.
+#pragma once
+
+#include "models/whisper/whisper_weights.hpp"
+
+namespace earshot::models::whisper {
+
+class WhisperEncoder {
+ public:
+  WhisperEncoder(const WhisperModel& model, rt::MemoryBudget& budget);
+
+  // Bytes the workspace of this model's encoder takes (for plans).
+  static std::size_t workspace_bytes(const WhisperConfig& config);
+
+  // mel: [n_mels, n_frames] row-major, n_frames == 2 * n_audio_ctx.
+  // out: [n_audio_ctx, d_model]. Throws std::invalid_argument on a shape mismatch.
+  void forward(const float* mel, int n_mels, int n_frames, float* out);
+
+ private:
+  struct Layout;
+  const WhisperModel& model_;
+  rt::Reservation workspace_;
+};
+
+}  // namespace earshot::models::whisper
