@@ -1,0 +1,379 @@
+#include "models/htdemucs/htdemucs.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace earshot::htdemucs {
+namespace {
+
+// Mean and unbiased standard deviation (torch's x.std()) of n floats.
+void mean_std(const float* x, std::int64_t n, double& mean, double& std) {
+  double sum = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) sum += x[i];
+  mean = sum / static_cast<double>(n);
+  double var = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double d = x[i] - mean;
+    var += d * d;
+  }
+  std = std::sqrt(var / static_cast<double>(n - 1));
+}
+
+ConvGeom enc_conv_geom(const HTDemucsConfig& c, bool freq) {
+  ConvGeom g;
+  if (freq) {
+    g.kh = c.kernel_size;
+    g.sh = c.stride;
+    g.ph = c.kernel_size / 4;
+  } else {
+    g.kw = c.kernel_size;
+    g.sw = c.stride;
+    g.pw = c.kernel_size / 4;
+  }
+  return g;
+}
+
+ConvGeom rewrite_geom(int context, bool freq) {
+  ConvGeom g;
+  g.kw = 1 + 2 * context;
+  g.pw = context;
+  if (freq) {  // Conv2d with an int kernel: square, over (freq, time)
+    g.kh = 1 + 2 * context;
+    g.ph = context;
+  }
+  return g;
+}
+
+}  // namespace
+
+std::unique_ptr<HTDemucs> HTDemucs::load(const std::string& dir, rt::MemoryBudget& budget,
+                                         const std::string& tag) {
+  auto config = HTDemucsConfig::from_json_file(std::filesystem::path(dir) / "config.json");
+  auto file = models::SafetensorsFile::open(std::filesystem::path(dir) / "model.safetensors");
+  return std::make_unique<HTDemucs>(std::move(config), file, budget, tag);
+}
+
+HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
+                   rt::MemoryBudget& budget, const std::string& tag)
+    : config_(std::move(config)),
+      weights_(HTDemucsWeights::load(file, config_, budget, tag)),
+      length_(config_.training_length()),
+      frames_(config_.frames()) {
+  const auto& c = config_;
+  const int C = c.audio_channels;
+  const int S = c.num_sources();
+  const auto tl = c.time_lengths();
+  for (int i = 0; i < c.depth; ++i) {
+    fgeom_.push_back(
+        {i == 0 ? c.freq_bins() : c.freqs_after(i - 1), c.freqs_after(i), frames_, frames_});
+    tgeom_.push_back({1, 1, tl[i], tl[i + 1]});
+  }
+
+  const std::string ws = tag + "/activations";
+  auto reserve = [&](std::int64_t n) {
+    return budget.reserve_array<float>(ws, static_cast<std::size_t>(n));
+  };
+  std::int64_t max_y = 0, max_hid = 0, max_run = 0, max_trun = 0, max_k = 0, max_n = 0;
+  for (int i = 0; i < c.depth; ++i) {
+    const LevelShape fs = c.freq_level(i), ts = c.time_level(i);
+    const std::int64_t fplane = static_cast<std::int64_t>(fgeom_[i].h_out) * frames_;
+    const std::int64_t tplane = tgeom_[i].w_out;
+    saved_.push_back(reserve(fs.enc_out * fplane));
+    saved_t_.push_back(reserve(ts.enc_out * tplane));
+    max_y = std::max({max_y, fs.enc_out * fplane, ts.enc_out * tplane});
+    max_hid = std::max(
+        {max_hid, c.dconv_hidden(fs.enc_out) * fplane, c.dconv_hidden(ts.enc_out) * tplane});
+    max_run = std::max({max_run, fs.enc_out * fplane,
+                        fs.dec_out * static_cast<std::int64_t>(fgeom_[i].h_in) * frames_});
+    max_trun = std::max({max_trun, ts.enc_out * tplane, ts.dec_out * tgeom_[i].w_in});
+    // im2col sizes: K of every conv, M of every transposed conv.
+    const int kr = 1 + 2 * std::max(c.context, c.context_enc);
+    max_k = std::max<std::int64_t>({max_k, static_cast<std::int64_t>(fs.enc_in) * c.kernel_size,
+                                    static_cast<std::int64_t>(fs.enc_out) * kr * kr,
+                                    static_cast<std::int64_t>(fs.enc_out) * 3,
+                                    static_cast<std::int64_t>(fs.dec_out) * c.kernel_size});
+    max_n = std::max({max_n, static_cast<std::int64_t>(fgeom_[i].h_in) * frames_, tgeom_[i].w_in});
+  }
+  mix_ = reserve(C * length_);
+  z_ = reserve(2 * C * static_cast<std::int64_t>(c.freq_bins()) * frames_);
+  xt_ = reserve(C * length_);
+  y_ = reserve(max_y);
+  z2_ = reserve(2 * max_y);
+  hid_ = reserve(std::max<std::int64_t>(max_hid, 1));
+  run_a_ = reserve(max_run);
+  run_b_ = reserve(max_run);
+  trun_a_ = reserve(max_trun);
+  trun_b_ = reserve(max_trun);
+  freq_out_ = reserve(S * C * length_);
+  const std::int64_t col_capacity = max_k * std::min<std::int64_t>(max_n, 16384);
+  cols_ = reserve(col_capacity);
+  scratch_ = {cols_.as<float>().data(), static_cast<std::size_t>(col_capacity)};
+
+  spec_ = std::make_unique<DemucsSpectrogram>(c.nfft, length_, budget, tag);
+  if (c.t_layers > 0) {
+    const int D = c.transformer_dim();
+    bottom_ = reserve(static_cast<std::int64_t>(D) * fgeom_.back().h_out * frames_);
+    bottom_t_ = reserve(static_cast<std::int64_t>(D) * tl.back());
+    transformer_ = std::make_unique<CrossTransformer>(c, weights_, fgeom_.back().h_out, frames_,
+                                                      tl.back(), budget, tag);
+  }
+}
+
+void HTDemucs::tap(std::string_view stage, const float* data, std::int64_t n) {
+  if (probe_ != nullptr) probe_->tap(stage, {data, static_cast<std::size_t>(n)});
+}
+
+void HTDemucs::dconv(const std::vector<DConvLayerW>& layers, const Act& y) {
+  // Each residual layer: y += scale * GLU(GN(conv1x1(GELU(GN(dilated conv3(y)))))).
+  // In the frequency branch every frequency row is its own batch item, hence per-row norms.
+  for (const auto& l : layers) {
+    const int hidden = static_cast<int>(l.conv1.b.numel());
+    Act h{hid_.as<float>().data(), hidden, y.h, y.w};
+    ConvGeom g;
+    g.kw = 3;
+    g.dw = l.dilation;
+    g.pw = l.dilation;
+    conv2d(l.conv1.w.data(), l.conv1.b.data(), g, y, h, scratch_);
+    group_norm(h, 1, l.norm1.g.data(), l.norm1.b.data(), 1e-5f, true);
+    gelu_inplace(h.data, h.size());
+    Act z{z2_.as<float>().data(), 2 * y.c, y.h, y.w};
+    conv2d(l.conv2.w.data(), l.conv2.b.data(), ConvGeom{}, h, z, scratch_);
+    group_norm(z, 1, l.norm2.g.data(), l.norm2.b.data(), 1e-5f, true);
+    const std::int64_t P = y.plane();
+    const float* scale = l.scale.data();
+    for (int ch = 0; ch < y.c; ++ch) {
+      float* dst = y.data + ch * P;
+      const float* a = z.data + ch * P;
+      const float* gate = z.data + (ch + y.c) * P;
+      const float s = scale[ch];
+      for (std::int64_t t = 0; t < P; ++t) dst[t] += s * (a[t] / (1.0f + std::exp(-gate[t])));
+    }
+  }
+}
+
+void HTDemucs::encode(const EncoderW& w, const LevelShape& s, const LevelGeom& g, bool freq,
+                      const Act& in, const Act& out) {
+  Act y{y_.as<float>().data(), s.enc_out, g.h_out, g.w_out};
+  conv2d(w.conv.w.data(), w.conv.b.data(), enc_conv_geom(config_, freq), in, y, scratch_);
+  if (w.norm1.present())
+    group_norm(y, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false);
+  gelu_inplace(y.data, y.size());
+  dconv(w.dconv, y);
+  Act z{z2_.as<float>().data(), 2 * s.enc_out, g.h_out, g.w_out};
+  conv2d(w.rewrite.w.data(), w.rewrite.b.data(), rewrite_geom(config_.context_enc, freq), y, z,
+         scratch_);
+  if (w.norm2.present())
+    group_norm(z, config_.norm_groups, w.norm2.g.data(), w.norm2.b.data(), 1e-5f, false);
+  glu_channels(z, out);
+}
+
+void HTDemucs::decode(const DecoderW& w, const LevelShape& s, const LevelGeom& g, bool freq,
+                      const Act& in, const Act& out) {
+  // `in` already holds x + skip.
+  Act z{z2_.as<float>().data(), 2 * s.enc_out, g.h_out, g.w_out};
+  conv2d(w.rewrite.w.data(), w.rewrite.b.data(), rewrite_geom(config_.context, freq), in, z,
+         scratch_);
+  if (w.norm1.present())
+    group_norm(z, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false);
+  Act y{y_.as<float>().data(), s.enc_out, g.h_out, g.w_out};
+  glu_channels(z, y);
+  dconv(w.dconv, y);
+  const int k = config_.kernel_size, st = config_.stride, pad = k / 4;
+  if (freq) {
+    conv_transpose2d(w.conv_tr.w.data(), w.conv_tr.b.data(), k, 1, st, 1, pad, 0, y, out, scratch_);
+  } else {
+    conv_transpose2d(w.conv_tr.w.data(), w.conv_tr.b.data(), 1, k, 1, st, 0, pad, y, out, scratch_);
+  }
+  if (w.norm2.present())
+    group_norm(out, config_.norm_groups, w.norm2.g.data(), w.norm2.b.data(), 1e-5f, false);
+  if (!s.last) gelu_inplace(out.data, out.size());
+}
+
+void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
+  const auto& c = config_;
+  const int C = c.audio_channels;
+  const int S = c.num_sources();
+  const int bins = c.freq_bins();
+  if (len <= 0 || len > length_)
+    throw std::invalid_argument("HTDemucs::forward: input of " + std::to_string(len) +
+                                " samples; expected 1.." + std::to_string(length_));
+  // Zero-pad to the training length (use_train_segment in eval mode).
+  float* x_mix = mix_.as<float>().data();
+  for (int ch = 0; ch < C; ++ch) {
+    std::copy(mix + ch * len, mix + (ch + 1) * len, x_mix + ch * length_);
+    std::fill(x_mix + ch * length_ + len, x_mix + (ch + 1) * length_, 0.0f);
+  }
+
+  // Frequency-branch input: CaC spectrogram, normalised by its global mean/std.
+  float* z = z_.as<float>().data();
+  const std::int64_t zn = 2LL * C * bins * frames_;
+  spec_->forward(x_mix, C, z);
+  tap("z_cac", z, zn);
+  double mean = 0, std = 0;
+  mean_std(z, zn, mean, std);
+  for (std::int64_t i = 0; i < zn; ++i) z[i] = static_cast<float>((z[i] - mean) / (1e-5 + std));
+  // Time-branch input: the waveform, normalised likewise.
+  float* xt = xt_.as<float>().data();
+  double meant = 0, stdt = 0;
+  mean_std(x_mix, C * length_, meant, stdt);
+  for (std::int64_t i = 0; i < C * length_; ++i)
+    xt[i] = static_cast<float>((x_mix[i] - meant) / (1e-5 + stdt));
+
+  // Encoders.
+  Act fin{z, 2 * C, bins, frames_};
+  Act tin{xt, C, 1, length_};
+  static constexpr const char* kEnc[] = {"enc0", "enc1", "enc2", "enc3",
+                                         "enc4", "enc5", "enc6", "enc7"};
+  static constexpr const char* kTEnc[] = {"tenc0", "tenc1", "tenc2", "tenc3",
+                                          "tenc4", "tenc5", "tenc6", "tenc7"};
+  static constexpr const char* kDec[] = {"dec0", "dec1", "dec2", "dec3",
+                                         "dec4", "dec5", "dec6", "dec7"};
+  static constexpr const char* kTDec[] = {"tdec0", "tdec1", "tdec2", "tdec3",
+                                          "tdec4", "tdec5", "tdec6", "tdec7"};
+  for (int i = 0; i < c.depth; ++i) {
+    const LevelShape fs = c.freq_level(i), ts = c.time_level(i);
+    Act tout{saved_t_[i].as<float>().data(), ts.enc_out, 1, tgeom_[i].w_out};
+    encode(weights_.tencoder[i], ts, tgeom_[i], false, tin, tout);
+    tap(kTEnc[i], tout.data, tout.size());
+    Act fout{saved_[i].as<float>().data(), fs.enc_out, fgeom_[i].h_out, frames_};
+    encode(weights_.encoder[i], fs, fgeom_[i], true, fin, fout);
+    tap(kEnc[i], fout.data, fout.size());
+    if (i == 0 && !weights_.freq_emb.empty()) {
+      // Frequency embedding: lets the frequency convolutions know where they are.
+      const float* emb = weights_.freq_emb.data();
+      const auto wemb = static_cast<float>(c.freq_emb);
+      for (int ch = 0; ch < fout.c; ++ch)
+        for (int f = 0; f < fout.h; ++f) {
+          float* row = fout.data + (static_cast<std::int64_t>(ch) * fout.h + f) * fout.w;
+          const float e = wemb * emb[static_cast<std::int64_t>(f) * fout.c + ch];
+          for (std::int64_t t = 0; t < fout.w; ++t) row[t] += e;
+        }
+    }
+    fin = fout;
+    tin = tout;
+  }
+
+  // Bottom: cross-domain transformer at width bottom_channels.
+  Act x{run_a_.as<float>().data(), fin.c, fin.h, fin.w};
+  Act xt_run{trun_a_.as<float>().data(), tin.c, 1, tin.w};
+  if (transformer_) {
+    const int D = c.transformer_dim();
+    Act b{bottom_.as<float>().data(), D, fin.h, fin.w};
+    Act bt{bottom_t_.as<float>().data(), D, 1, tin.w};
+    if (c.bottom_channels > 0) {
+      conv2d(weights_.up.w.data(), weights_.up.b.data(), ConvGeom{}, fin, b, scratch_);
+      conv2d(weights_.up_t.w.data(), weights_.up_t.b.data(), ConvGeom{}, tin, bt, scratch_);
+    } else {
+      std::copy(fin.data, fin.data + fin.size(), b.data);
+      std::copy(tin.data, tin.data + tin.size(), bt.data);
+    }
+    tap("xformer_in_freq", b.data, b.size());
+    tap("xformer_in_time", bt.data, bt.size());
+    transformer_->forward(b.data, bt.data);
+    tap("xformer_out_freq", b.data, b.size());
+    tap("xformer_out_time", bt.data, bt.size());
+    if (c.bottom_channels > 0) {
+      conv2d(weights_.down.w.data(), weights_.down.b.data(), ConvGeom{}, b, x, scratch_);
+      conv2d(weights_.down_t.w.data(), weights_.down_t.b.data(), ConvGeom{}, bt, xt_run, scratch_);
+    } else {
+      std::copy(b.data, b.data + b.size(), x.data);
+      std::copy(bt.data, bt.data + bt.size(), xt_run.data);
+    }
+  } else {
+    std::copy(fin.data, fin.data + fin.size(), x.data);
+    std::copy(tin.data, tin.data + tin.size(), xt_run.data);
+  }
+
+  // Decoders, bottom level first, each adding its encoder's skip.
+  float* fbuf[2] = {run_a_.as<float>().data(), run_b_.as<float>().data()};
+  float* tbuf[2] = {trun_a_.as<float>().data(), trun_b_.as<float>().data()};
+  int cur = 0;
+  for (int i = c.depth - 1; i >= 0; --i) {
+    const LevelShape fs = c.freq_level(i), ts = c.time_level(i);
+    const float* skip = saved_[i].as<float>().data();
+    for (std::int64_t k = 0; k < x.size(); ++k) x.data[k] += skip[k];
+    const float* tskip = saved_t_[i].as<float>().data();
+    for (std::int64_t k = 0; k < xt_run.size(); ++k) xt_run.data[k] += tskip[k];
+    Act fo{fbuf[1 - cur], fs.dec_out, fgeom_[i].h_in, frames_};
+    decode(weights_.decoder[i], fs, fgeom_[i], true, x, fo);
+    tap(kDec[c.depth - 1 - i], fo.data, fo.size());
+    Act to{tbuf[1 - cur], ts.dec_out, 1, tgeom_[i].w_in};
+    decode(weights_.tdecoder[i], ts, tgeom_[i], false, xt_run, to);
+    tap(kTDec[c.depth - 1 - i], to.data, to.size());
+    cur = 1 - cur;
+    x = fo;
+    xt_run = to;
+  }
+
+  // Un-normalise, back to waveforms, and sum the two branches.
+  for (std::int64_t k = 0; k < x.size(); ++k)
+    x.data[k] = static_cast<float>(x.data[k] * std + mean);
+  float* fo = freq_out_.as<float>().data();
+  spec_->inverse(x.data, S * C, fo);
+  for (int s = 0; s < S; ++s)
+    for (int ch = 0; ch < C; ++ch) {
+      const std::int64_t row = static_cast<std::int64_t>(s) * C + ch;
+      const float* tf = fo + row * length_;
+      const float* tt = xt_run.data + row * length_;
+      float* o = out + row * len;
+      for (std::int64_t t = 0; t < len; ++t)
+        o[t] = static_cast<float>(tt[t] * stdt + meant) + tf[t];
+    }
+  tap("out", out, static_cast<std::int64_t>(S) * C * len);
+}
+
+std::vector<StageCost> HTDemucs::stage_costs() const {
+  const auto& c = config_;
+  std::vector<StageCost> costs;
+  auto dconv_cost = [&](int ch, double plane) {
+    const double hidden = c.dconv_hidden(ch);
+    return c.dconv_depth * 2.0 * plane * (hidden * ch * 3 + 2.0 * ch * hidden);
+  };
+  costs.push_back({"z_cac", 0.0});
+  for (int i = 0; i < c.depth; ++i) {
+    for (int b = 0; b < 2; ++b) {
+      const bool freq = b == 1;
+      const LevelShape s = freq ? c.freq_level(i) : c.time_level(i);
+      const LevelGeom& g = freq ? fgeom_[i] : tgeom_[i];
+      const double plane = static_cast<double>(g.h_out) * g.w_out;
+      const int kr = 1 + 2 * c.context_enc;
+      const double k2 = freq ? kr * kr : kr;
+      double f = 2.0 * plane * s.enc_out * s.enc_in * c.kernel_size;
+      f += 2.0 * plane * 2 * s.enc_out * s.enc_out * k2;
+      if (c.dconv_mode & 1) f += dconv_cost(s.enc_out, plane);
+      costs.push_back({(freq ? "enc" : "tenc") + std::to_string(i), f});
+    }
+  }
+  if (transformer_) {
+    const double D = c.transformer_dim(), U = c.bottom_unet_channels();
+    const double n1 = static_cast<double>(fgeom_.back().h_out) * frames_;
+    const double n2 = static_cast<double>(tgeom_.back().w_out);
+    costs.push_back({"xformer_in_freq", c.bottom_channels ? 2.0 * n1 * D * U : 0.0});
+    costs.push_back({"xformer_in_time", c.bottom_channels ? 2.0 * n2 * D * U : 0.0});
+    costs.push_back({"xformer_out_freq", transformer_->flops()});
+    costs.push_back({"xformer_out_time", 0.0});
+  }
+  for (int i = c.depth - 1; i >= 0; --i) {
+    for (int b = 0; b < 2; ++b) {
+      const bool freq = b == 0;
+      const LevelShape s = freq ? c.freq_level(i) : c.time_level(i);
+      const LevelGeom& g = freq ? fgeom_[i] : tgeom_[i];
+      const double plane = static_cast<double>(g.h_out) * g.w_out;
+      const int kr = 1 + 2 * c.context;
+      const double k2 = freq ? kr * kr : kr;
+      double f = 2.0 * plane * 2 * s.enc_out * s.enc_out * k2;
+      if (c.dconv_mode & 2) f += dconv_cost(s.enc_out, plane);
+      f += 2.0 * plane * s.enc_out * s.dec_out * c.kernel_size;
+      if (i == c.depth - 1 && transformer_ && c.bottom_channels && freq)
+        f += 2.0 * plane * c.transformer_dim() * c.bottom_unet_channels();
+      if (i == c.depth - 1 && transformer_ && c.bottom_channels && !freq)
+        f += 2.0 * plane * c.transformer_dim() * c.bottom_unet_channels();
+      costs.push_back({(freq ? "dec" : "tdec") + std::to_string(c.depth - 1 - i), f});
+    }
+  }
+  costs.push_back({"out", 0.0});
+  return costs;
+}
+
+}  // namespace earshot::htdemucs

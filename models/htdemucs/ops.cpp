@@ -1,0 +1,222 @@
+#include "models/htdemucs/ops.hpp"
+
+// Eigen 3.3's AVX-512 packet code trips GCC 12's -Wmaybe-uninitialized inside the compiler's
+// own intrinsics headers; the warning is about those headers, not this file.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace earshot::htdemucs {
+namespace {
+
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MapMat = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
+using CMapMat = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
+
+// How many output columns fit in the im2col scratch for a reduction size K.
+std::int64_t column_block(std::size_t capacity, std::int64_t k, std::int64_t total) {
+  const std::int64_t fit = static_cast<std::int64_t>(capacity) / std::max<std::int64_t>(k, 1);
+  if (fit < 1) throw std::logic_error("htdemucs: im2col scratch too small");
+  return std::min(fit, total);
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int m, std::int64_t n, int k, const float* a,
+          std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc,
+          float beta) {
+  MapMat C(c, m, n, Eigen::OuterStride<>(ldc));
+  CMapMat A(a, trans_a ? k : m, trans_a ? m : k, Eigen::OuterStride<>(lda));
+  CMapMat B(b, trans_b ? n : k, trans_b ? k : n, Eigen::OuterStride<>(ldb));
+  // Four explicit products: Eigen picks its GEMM kernel from the static expression type.
+  if (beta == 0.0f) {
+    if (trans_a && trans_b)
+      C.noalias() = A.transpose() * B.transpose();
+    else if (trans_a)
+      C.noalias() = A.transpose() * B;
+    else if (trans_b)
+      C.noalias() = A * B.transpose();
+    else
+      C.noalias() = A * B;
+  } else {
+    if (trans_a && trans_b)
+      C.noalias() += A.transpose() * B.transpose();
+    else if (trans_a)
+      C.noalias() += A.transpose() * B;
+    else if (trans_b)
+      C.noalias() += A * B.transpose();
+    else
+      C.noalias() += A * B;
+  }
+}
+
+void linear(const float* x, std::int64_t n, int in, const float* w, const float* bias, int out,
+            float* y) {
+  CMapMat X(x, n, in, Eigen::OuterStride<>(in));
+  CMapMat W(w, out, in, Eigen::OuterStride<>(in));
+  MapMat Y(y, n, out, Eigen::OuterStride<>(out));
+  Y.noalias() = X * W.transpose();
+  if (bias != nullptr) {
+    Eigen::Map<const Eigen::RowVectorXf> bv(bias, out);
+    Y.rowwise() += bv;
+  }
+}
+
+void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
+            const Act& out, ConvScratch& scratch) {
+  const int cin = in.c;
+  const int K = cin * g.kh * g.kw;
+  const std::int64_t N = out.plane();
+  const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 &&
+                         g.pw == 0 && in.h == out.h && in.w == out.w;
+  if (pointwise) {
+    gemm(false, false, out.c, N, K, weight, K, in.data, N, out.data, N, 0.0f);
+  } else {
+    const std::int64_t nb = column_block(scratch.capacity, K, N);
+    for (std::int64_t n0 = 0; n0 < N; n0 += nb) {
+      const std::int64_t cnt = std::min(nb, N - n0);
+      // im2col for columns [n0, n0 + cnt): row (ci, i, j), column (oh, ow).
+      for (int ci = 0; ci < cin; ++ci) {
+        const float* src = in.data + static_cast<std::int64_t>(ci) * in.plane();
+        for (int i = 0; i < g.kh; ++i) {
+          for (int j = 0; j < g.kw; ++j) {
+            float* row =
+                scratch.cols + ((static_cast<std::int64_t>(ci) * g.kh + i) * g.kw + j) * cnt;
+            std::int64_t oh = n0 / out.w;
+            std::int64_t ow = n0 % out.w;
+            for (std::int64_t t = 0; t < cnt; ++t) {
+              const std::int64_t ih = oh * g.sh - g.ph + static_cast<std::int64_t>(i) * g.dh;
+              const std::int64_t iw = ow * g.sw - g.pw + static_cast<std::int64_t>(j) * g.dw;
+              row[t] = (ih >= 0 && ih < in.h && iw >= 0 && iw < in.w) ? src[ih * in.w + iw] : 0.0f;
+              if (++ow == out.w) {
+                ow = 0;
+                ++oh;
+              }
+            }
+          }
+        }
+      }
+      gemm(false, false, out.c, cnt, K, weight, K, scratch.cols, cnt, out.data + n0, N, 0.0f);
+    }
+  }
+  if (bias != nullptr) {
+    for (int co = 0; co < out.c; ++co) {
+      float* dst = out.data + static_cast<std::int64_t>(co) * N;
+      const float b = bias[co];
+      for (std::int64_t t = 0; t < N; ++t) dst[t] += b;
+    }
+  }
+}
+
+void conv_transpose2d(const float* weight, const float* bias, int kh, int kw, int sh, int sw,
+                      int crop_h, int crop_w, const Act& in, const Act& out, ConvScratch& scratch) {
+  const int cin = in.c;
+  const int cout = out.c;
+  const int M = cout * kh * kw;
+  const std::int64_t N = in.plane();
+  const std::int64_t OP = out.plane();
+  for (int co = 0; co < cout; ++co) {
+    float* dst = out.data + static_cast<std::int64_t>(co) * OP;
+    std::fill(dst, dst + OP, bias != nullptr ? bias[co] : 0.0f);
+  }
+  const std::int64_t nb = column_block(scratch.capacity, M, N);
+  for (std::int64_t n0 = 0; n0 < N; n0 += nb) {
+    const std::int64_t cnt = std::min(nb, N - n0);
+    // cols[(co, i, j), n] = sum_ci W[ci, (co, i, j)] * in[ci, n]
+    gemm(true, false, M, cnt, cin, weight, M, in.data + n0, N, scratch.cols, cnt, 0.0f);
+    // col2im: scatter-add into the cropped output.
+    for (int co = 0; co < cout; ++co) {
+      float* dst = out.data + static_cast<std::int64_t>(co) * OP;
+      for (int i = 0; i < kh; ++i) {
+        for (int j = 0; j < kw; ++j) {
+          const float* row =
+              scratch.cols + ((static_cast<std::int64_t>(co) * kh + i) * kw + j) * cnt;
+          std::int64_t ih = n0 / in.w;
+          std::int64_t iw = n0 % in.w;
+          for (std::int64_t t = 0; t < cnt; ++t) {
+            const std::int64_t oh = ih * sh + i - crop_h;
+            const std::int64_t ow = iw * sw + j - crop_w;
+            if (oh >= 0 && oh < out.h && ow >= 0 && ow < out.w) dst[oh * out.w + ow] += row[t];
+            if (++iw == in.w) {
+              iw = 0;
+              ++ih;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+void group_norm(const Act& x, int groups, const float* gamma, const float* beta, float eps,
+                bool per_row) {
+  const int cpg = x.c / groups;
+  const int rows = per_row ? x.h : 1;
+  const std::int64_t row_len = per_row ? x.w : x.plane();
+  const std::int64_t P = x.plane();
+  for (int r = 0; r < rows; ++r) {
+    const std::int64_t off = per_row ? static_cast<std::int64_t>(r) * x.w : 0;
+    for (int gi = 0; gi < groups; ++gi) {
+      double sum = 0.0;
+      for (int c = gi * cpg; c < (gi + 1) * cpg; ++c) {
+        const float* p = x.data + c * P + off;
+        for (std::int64_t t = 0; t < row_len; ++t) sum += p[t];
+      }
+      const double count = static_cast<double>(cpg) * static_cast<double>(row_len);
+      const double mean = sum / count;
+      double var = 0.0;
+      for (int c = gi * cpg; c < (gi + 1) * cpg; ++c) {
+        const float* p = x.data + c * P + off;
+        for (std::int64_t t = 0; t < row_len; ++t) {
+          const double d = p[t] - mean;
+          var += d * d;
+        }
+      }
+      var /= count;  // biased, as torch's GroupNorm
+      const double inv = 1.0 / std::sqrt(var + eps);
+      for (int c = gi * cpg; c < (gi + 1) * cpg; ++c) {
+        const float scale = static_cast<float>(inv * gamma[c]);
+        const float shift = static_cast<float>(beta[c] - mean * inv * gamma[c]);
+        float* p = x.data + c * P + off;
+        for (std::int64_t t = 0; t < row_len; ++t) p[t] = p[t] * scale + shift;
+      }
+    }
+  }
+}
+
+void gelu_inplace(float* x, std::int64_t n) {
+  constexpr float kInvSqrt2 = 0.70710678118654752440f;
+  for (std::int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
+}
+
+void glu_channels(const Act& in, const Act& out) {
+  const std::int64_t P = out.plane();
+  const std::int64_t half = static_cast<std::int64_t>(out.c) * P;
+  for (std::int64_t i = 0; i < half; ++i) {
+    const float gate = in.data[half + i];
+    out.data[i] = in.data[i] / (1.0f + std::exp(-gate));
+  }
+}
+
+void layer_norm_rows(const float* x, std::int64_t n, int d, const float* gamma, const float* beta,
+                     float eps, float* y) {
+  for (std::int64_t r = 0; r < n; ++r) {
+    const float* p = x + r * d;
+    float* q = y + r * d;
+    double sum = 0.0;
+    for (int i = 0; i < d; ++i) sum += p[i];
+    const double mean = sum / d;
+    double var = 0.0;
+    for (int i = 0; i < d; ++i) {
+      const double t = p[i] - mean;
+      var += t * t;
+    }
+    const double inv = 1.0 / std::sqrt(var / d + eps);
+    for (int i = 0; i < d; ++i) q[i] = static_cast<float>((p[i] - mean) * inv) * gamma[i] + beta[i];
+  }
+}
+
+}  // namespace earshot::htdemucs

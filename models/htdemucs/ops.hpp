@@ -1,0 +1,74 @@
+// The numeric building blocks of HTDemucs on preallocated float buffers.
+//
+// Activations are [C][H][W] row-major blocks (W fastest), exactly torch's layout for one batch
+// item: the frequency branch uses H = frequency rows and W = STFT frames; the time branch uses
+// H = 1 and W = samples. Nothing here allocates: every scratch buffer is passed in. Eigen stays
+// inside ops.cpp so that including this header is cheap.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace earshot::htdemucs {
+
+// A [c][h][w] activation block over borrowed memory.
+struct Act {
+  float* data = nullptr;
+  int c = 0;
+  int h = 0;
+  std::int64_t w = 0;
+  std::int64_t plane() const { return static_cast<std::int64_t>(h) * w; }
+  std::int64_t size() const { return c * plane(); }
+};
+
+// Geometry of a 2-D convolution (a 1-D conv along W is kh = 1; along H is kw = 1).
+struct ConvGeom {
+  int kh = 1, kw = 1;
+  int sh = 1, sw = 1;
+  int ph = 0, pw = 0;
+  int dh = 1, dw = 1;
+};
+
+// Scratch for im2col, shared by all convolutions of a model: `cols` holds K x block columns.
+struct ConvScratch {
+  float* cols = nullptr;
+  std::size_t capacity = 0;  // floats
+};
+
+// out = W * im2col(in) + b. `weight` is torch's [Cout, Cin, kh, kw] (any trailing 1s dropped),
+// `out` must already have the conv's output shape. Input positions outside [0, H) x [0, W)
+// read as zero, which also covers demucs' right-padding of the time branch to a multiple of
+// the stride.
+void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
+            const Act& out, ConvScratch& scratch);
+
+// Transposed convolution with stride (sh, sw) and no padding, written directly into the
+// cropped output: out[co][oh][ow] receives full-output position (oh + crop_h, ow + crop_w).
+// `weight` is torch's [Cin, Cout, kh, kw].
+void conv_transpose2d(const float* weight, const float* bias, int kh, int kw, int sh, int sw,
+                      int crop_h, int crop_w, const Act& in, const Act& out, ConvScratch& scratch);
+
+// GroupNorm. per_row = false: torch's GroupNorm(groups, C) over the whole (C/groups, H, W).
+// per_row = true: every H row is its own batch item (DConv over frequency rows), so the
+// statistics are over (C/groups, W) for each h.
+void group_norm(const Act& x, int groups, const float* gamma, const float* beta, float eps,
+                bool per_row);
+
+void gelu_inplace(float* x, std::int64_t n);  // exact erf GELU, like F.gelu
+// GLU over channels: out[c] = in[c] * sigmoid(in[c + C]) for c < C, with in having 2C channels.
+void glu_channels(const Act& in, const Act& out);
+
+// Row-major GEMM: C[M,N] = op(A) * op(B) + beta * C; A is [M,K] ([K,M] if trans_a), B is
+// [K,N] ([N,K] if trans_b). beta is 0 (overwrite) or 1 (accumulate).
+void gemm(bool trans_a, bool trans_b, int m, std::int64_t n, int k, const float* a,
+          std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc,
+          float beta);
+// Y[N, out] = X[N, in] * W^T + bias, W is torch's Linear weight [out, in].
+void linear(const float* x, std::int64_t n, int in, const float* w, const float* bias, int out,
+            float* y);
+// LayerNorm over the last dim of [n, d] rows, in place or into y.
+void layer_norm_rows(const float* x, std::int64_t n, int d, const float* gamma, const float* beta,
+                     float eps, float* y);
+
+}  // namespace earshot::htdemucs

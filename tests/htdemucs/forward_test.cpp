@@ -1,0 +1,78 @@
+// One training-length segment through HTDemucs, stage by stage, against the PyTorch reference
+// (../shared/fixtures/htdemucs, README tolerances: rel L2 <= 1e-4 for the debug tensors,
+// rel L2 <= 1e-4 and max-abs <= 1e-4 for segment_out).
+#include "models/htdemucs/htdemucs.hpp"
+#include "tests/htdemucs/htdemucs_test_util.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <map>
+#include <vector>
+
+namespace earshot::htdemucs {
+namespace {
+
+using test::compare;
+
+// Copies the tensors the reference has debug dumps for.
+class Capture : public Probe {
+ public:
+  void tap(std::string_view stage, std::span<const float> data) override {
+    seen[std::string(stage)] = std::vector<float>(data.begin(), data.end());
+  }
+  std::map<std::string, std::vector<float>> seen;
+};
+
+struct Case {
+  const char* model;
+  std::vector<std::pair<std::string, std::string>> debug;  // our stage -> reference tensor
+};
+
+void run_segment(const Case& c) {
+  rt::MemoryBudget budget(512u << 20);
+  auto model = HTDemucs::load(test::model_dir(c.model), budget);
+  const auto ref = test::reference(c.model);
+  const auto in = ref.load_f32("segment_in");
+  const auto expected = ref.load_f32("segment_out");
+  ASSERT_EQ(static_cast<std::int64_t>(in.size()), 2 * model->segment_length());
+
+  Capture capture;
+  model->set_probe(&capture);
+  std::vector<float> out(expected.size());
+  model->forward(in.data(), model->segment_length(), out.data());
+
+  for (const auto& [stage, name] : c.debug) {
+    ASSERT_TRUE(capture.seen.count(stage)) << stage;
+    const auto want = ref.load_f32(name);
+    const auto e = compare(capture.seen[stage], want);
+    std::printf("%s %-22s max-abs %.3g  rel-L2 %.3g\n", c.model, name.c_str(), e.max_abs, e.rel_l2);
+    EXPECT_LE(e.rel_l2, 1e-4) << name;
+  }
+  const auto e = compare(out, expected);
+  std::printf("%s %-22s max-abs %.3g  rel-L2 %.3g\n", c.model, "segment_out", e.max_abs, e.rel_l2);
+  EXPECT_LE(e.rel_l2, 1e-4);
+  EXPECT_LE(e.max_abs, 1e-4);
+}
+
+TEST(HTDemucsForward, Small4MatchesEveryStage) {
+  run_segment({"small4",
+               {{"z_cac", "dbg_z_cac"},
+                {"enc0", "dbg_enc0_out"},
+                {"tenc0", "dbg_tenc0_out"},
+                {"xformer_in_freq", "dbg_xformer_in_freq"},
+                {"xformer_in_time", "dbg_xformer_in_time"},
+                {"xformer_out_freq", "dbg_xformer_out_freq"},
+                {"xformer_out_time", "dbg_xformer_out_time"}}});
+}
+
+TEST(HTDemucsForward, Small6MatchesSegmentOut) {
+  run_segment({"small6",
+               {{"xformer_in_freq", "dbg_xformer_in_freq"},
+                {"xformer_in_time", "dbg_xformer_in_time"},
+                {"xformer_out_freq", "dbg_xformer_out_freq"},
+                {"xformer_out_time", "dbg_xformer_out_time"}}});
+}
+
+}  // namespace
+}  // namespace earshot::htdemucs
