@@ -1,0 +1,155 @@
+#include "models/encodec/encodec_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace earshot::encodec {
+
+EncodecModel EncodecModel::load(const std::filesystem::path& dir, rt::MemoryBudget& budget) {
+  const auto config = load_encodec_config(dir);
+  const auto weights = models::SafetensorsFile::open(dir / "model.safetensors");
+  return load(config, weights, budget);
+}
+
+EncodecModel EncodecModel::load(const EncodecConfig& config, const models::SafetensorsFile& weights,
+                                rt::MemoryBudget& budget) {
+  WeightLoader loader(weights, budget, config.norm_type);
+  EncodecModel model;
+  model.config_ = config;
+  model.encoder_ = SeanetEncoder::load(loader, config);
+  model.quantizer_ = ResidualVectorQuantizer::load(loader, config);
+  model.decoder_ = SeanetDecoder::load(loader, config);
+  return model;
+}
+
+std::vector<EncodecModel::Span> EncodecModel::chunk_spans(std::int64_t length) const {
+  std::vector<Span> spans;
+  const std::int64_t chunk = config_.chunk_length();
+  if (chunk <= 0) {
+    spans.push_back({0, length});
+    return spans;
+  }
+  const std::int64_t stride = config_.chunk_stride();
+  for (std::int64_t offset = 0; offset < length; offset += stride) {
+    spans.push_back({offset, std::min(chunk, length - offset)});
+  }
+  return spans;
+}
+
+std::vector<float> EncodecModel::encode_chunk_embeddings(const float* chunk, std::int64_t length,
+                                                         float* scale) const {
+  const int channels = config_.audio_channels;
+  if (!config_.normalize) {
+    *scale = 1.0f;
+    return encoder_.forward(chunk, length);
+  }
+  // Loudness of the channel mean; the encoder sees the chunk divided by it.
+  double sum_sq = 0;
+  for (std::int64_t t = 0; t < length; ++t) {
+    float mono = 0;
+    for (int c = 0; c < channels; ++c) mono += chunk[t * channels + c];
+    mono /= static_cast<float>(channels);
+    sum_sq += static_cast<double>(mono) * mono;
+  }
+  const float s = static_cast<float>(std::sqrt(sum_sq / static_cast<double>(length))) + 1e-8f;
+  *scale = s;
+  std::vector<float> normalized(chunk, chunk + length * channels);
+  for (auto& v : normalized) v /= s;
+  return encoder_.forward(normalized.data(), length);
+}
+
+EncodedAudio EncodecModel::encode(const float* audio, std::int64_t length, int n_q) const {
+  if (length <= 0) throw std::invalid_argument("cannot encode empty audio");
+  const int channels = config_.audio_channels;
+  for (std::int64_t i = 0; i < length * channels; ++i) {
+    if (!std::isfinite(audio[i])) {
+      throw std::invalid_argument("audio sample " + std::to_string(i / channels) +
+                                  " is not finite (NaN or infinity)");
+    }
+  }
+  if (n_q < 1 || n_q > quantizer_.num_quantizers()) {
+    throw std::invalid_argument("n_q must be in 1.." + std::to_string(quantizer_.num_quantizers()));
+  }
+  EncodedAudio out;
+  out.n_q = n_q;
+  out.audio_length = length;
+  for (const auto& span : chunk_spans(length)) {
+    CodeChunk chunk;
+    const auto embeddings =
+        encode_chunk_embeddings(audio + span.offset * channels, span.length, &chunk.scale);
+    chunk.frames = static_cast<std::int64_t>(embeddings.size()) / config_.hidden_size;
+    chunk.codes.resize(static_cast<std::size_t>(n_q * chunk.frames));
+    quantizer_.encode(embeddings.data(), chunk.frames, n_q, chunk.codes.data());
+    out.chunks.push_back(std::move(chunk));
+  }
+  return out;
+}
+
+std::vector<float> EncodecModel::decode_chunk(const CodeChunk& chunk, int n_q) const {
+  if (static_cast<std::int64_t>(chunk.codes.size()) != n_q * chunk.frames) {
+    throw std::invalid_argument("chunk holds " + std::to_string(chunk.codes.size()) +
+                                " codes, expected " + std::to_string(n_q) + " x " +
+                                std::to_string(chunk.frames));
+  }
+  std::vector<float> embeddings(static_cast<std::size_t>(chunk.frames * quantizer_.dim()));
+  quantizer_.decode(chunk.codes.data(), n_q, chunk.frames, embeddings.data());
+  auto audio = decoder_.forward(embeddings.data(), chunk.frames);
+  if (config_.normalize) {
+    for (auto& v : audio) v *= chunk.scale;
+  }
+  return audio;
+}
+
+std::vector<float> EncodecModel::decode(const EncodedAudio& encoded) const {
+  const int channels = config_.audio_channels;
+  if (encoded.chunks.empty()) throw std::invalid_argument("no code chunks to decode");
+  for (const auto& chunk : encoded.chunks) {
+    quantizer_.validate(chunk.codes.data(), encoded.n_q, chunk.frames);
+  }
+  std::vector<std::vector<float>> frames;
+  for (const auto& chunk : encoded.chunks) frames.push_back(decode_chunk(chunk, encoded.n_q));
+
+  std::vector<float> out;
+  if (frames.size() == 1) {
+    out = std::move(frames[0]);
+  } else {
+    // Triangular overlap-add (transformers' _linear_overlap_add): weights from the first chunk's
+    // length, w(t) = 0.5 - |t - 0.5| at t = linspace(0, 1, n + 2)[1:-1], normalized by their sum.
+    const std::int64_t stride = config_.chunk_stride();
+    const std::int64_t first_len = static_cast<std::int64_t>(frames[0].size()) / channels;
+    const std::int64_t last_len = static_cast<std::int64_t>(frames.back().size()) / channels;
+    const std::int64_t total = stride * static_cast<std::int64_t>(frames.size() - 1) + last_len;
+    std::vector<float> weight(static_cast<std::size_t>(first_len));
+    const double step = 1.0 / static_cast<double>(first_len + 1);
+    for (std::int64_t i = 0; i < first_len; ++i) {
+      const double t = static_cast<double>(i + 1) * step;
+      weight[i] = static_cast<float>(0.5 - std::abs(t - 0.5));
+    }
+    out.assign(static_cast<std::size_t>(total * channels), 0.0f);
+    std::vector<float> sum_weight(static_cast<std::size_t>(total), 0.0f);
+    std::int64_t offset = 0;
+    for (const auto& frame : frames) {
+      const std::int64_t len = static_cast<std::int64_t>(frame.size()) / channels;
+      if (len > first_len) throw std::invalid_argument("a later chunk is longer than the first");
+      for (std::int64_t t = 0; t < len && offset + t < total; ++t) {
+        for (int c = 0; c < channels; ++c) {
+          out[(offset + t) * channels + c] += weight[t] * frame[t * channels + c];
+        }
+        sum_weight[offset + t] += weight[t];
+      }
+      offset += stride;
+    }
+    for (std::int64_t t = 0; t < total; ++t) {
+      for (int c = 0; c < channels; ++c) out[t * channels + c] /= sum_weight[t];
+    }
+  }
+  const std::int64_t produced = static_cast<std::int64_t>(out.size()) / channels;
+  if (encoded.audio_length > 0 && encoded.audio_length < produced) {
+    out.resize(static_cast<std::size_t>(encoded.audio_length * channels));
+  }
+  return out;
+}
+
+}  // namespace earshot::encodec

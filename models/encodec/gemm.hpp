@@ -1,0 +1,19 @@
+// Matrix products for the EnCodec layers, behind a plain-pointer interface so that Eigen stays
+// inside gemm.cpp (its templates are heavy and other components include our headers).
+#pragma once
+
+#include <cstdint>
+
+namespace earshot::encodec {
+
+// C[M,N] = (accumulate ? C : 0) + A[M,K] * B, all row-major with leading dimensions lda/ldb/ldc.
+// B is [K,N] (ldb >= N) or, when `b_transposed`, stored as [N,K] (ldb >= K).
+//
+// The product is computed in tiles small enough that Eigen's packing buffers stay on the stack
+// (below EIGEN_STACK_ALLOCATION_LIMIT), so a call never touches the heap: the streaming decoder
+// relies on this to run without allocating.
+void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
+          const float* B, std::int64_t ldb, bool b_transposed, float* C, std::int64_t ldc,
+          bool accumulate);
+
+}  // namespace earshot::encodec

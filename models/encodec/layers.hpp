@@ -1,0 +1,107 @@
+// The SEANet building blocks of EnCodec, on time-major activations: x[t * channels + c].
+//
+// Time-major layout makes a convolution's receptive field for one output a contiguous block of
+// memory (kernel * in_channels floats when dilation is 1), so a convolution is one matrix product
+// over a strided view of its (padded) input with no im2col copy; the LSTM, the quantizer and the
+// streaming decoder all consume whole time steps, which are contiguous too.
+#pragma once
+
+#include "models/core/tensor.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace earshot::encodec {
+
+using models::Tensor;
+
+// ELU with alpha 1, in place.
+void elu_inplace(float* x, std::int64_t n);
+
+// Reflect padding exactly as transformers' EncodecConv1d._pad1d: when the input is not longer
+// than the largest pad, it is first extended with zeros so that reflection is defined, and those
+// zeros are dropped again afterwards. x [length, channels] -> out [left + length + right,
+// channels].
+void reflect_pad(const float* x, std::int64_t length, int channels, std::int64_t left,
+                 std::int64_t right, std::vector<float>& out);
+
+// GroupNorm(1, C) over a whole [length, C] block (eps 1e-5), then per-channel affine.
+void group_norm_inplace(float* y, std::int64_t length, int channels, const float* weight,
+                        const float* bias);
+
+// Conv1d with transformers' EncodecConv1d padding rules.
+struct Conv1d {
+  int in_channels = 0;
+  int out_channels = 0;
+  int kernel = 1;
+  int stride = 1;
+  int dilation = 1;
+  bool causal = true;
+  Tensor weight;       // [kernel * in, out]: row (j * in + c), column o holds w[o][c][j]
+  Tensor bias;         // [out]
+  Tensor norm_weight;  // time_group_norm only: GroupNorm(1, out) affine, else empty
+  Tensor norm_bias;
+
+  int effective_kernel() const { return (kernel - 1) * dilation + 1; }
+  int padding_total() const { return effective_kernel() - stride; }
+  // The right padding that completes the last stride: ceil(L / stride) * stride - L.
+  std::int64_t extra_padding(std::int64_t length) const;
+  // ceil(length / stride).
+  std::int64_t output_length(std::int64_t length) const;
+  // Floats of workspace `valid` needs (im2col tile; 0 when dilation is 1).
+  std::int64_t workspace_floats() const;
+
+  // Offline forward: pads (causal: all on the left, else split with the larger half on the left),
+  // convolves, applies the group norm if any. x [length, in] -> y [output_length, out].
+  void forward(const float* x, std::int64_t length, std::vector<float>& y) const;
+  // Convolution of an already padded input xp (at least (n_out - 1) * stride + effective_kernel
+  // rows) into y [n_out, out], bias included, no norm. Allocates nothing.
+  void valid(const float* xp, std::int64_t n_out, float* y, float* workspace) const;
+};
+
+// ConvTranspose1d with transformers' EncodecConvTranspose1d trimming.
+struct ConvTranspose1d {
+  int in_channels = 0;
+  int out_channels = 0;
+  int kernel = 1;
+  int stride = 1;
+  bool causal = true;
+  double trim_right_ratio = 1.0;
+  Tensor weight;  // [in, kernel * out]: row c, column (j * out + o) holds w[c][o][j]
+  Tensor bias;    // [out]
+  Tensor norm_weight;
+  Tensor norm_bias;
+
+  int padding_total() const { return kernel - stride; }
+  int padding_right() const;
+  int padding_left() const { return padding_total() - padding_right(); }
+  // Rows of the product tile; the workspace holds rows * kernel * out floats.
+  std::int64_t tile_rows() const;
+  std::int64_t workspace_floats() const { return tile_rows() * kernel * out_channels; }
+
+  // Offline forward: full transposed convolution, bias, group norm (before trimming, as the
+  // reference does), then trim. x [length, in] -> y [length * stride, out].
+  void forward(const float* x, std::int64_t length, std::vector<float>& y) const;
+  // Adds the bias-free contribution of x [length, in] to full [(length - 1) * stride + kernel,
+  // out]. Allocates nothing.
+  void accumulate(const float* x, std::int64_t length, float* full, float* workspace) const;
+};
+
+// Stacked LSTM with the SEANet skip connection: y = lstm(x) + x (PyTorch gate order i, f, g, o).
+struct Lstm {
+  int size = 0;
+  int layers = 0;
+  std::vector<Tensor> w_ih;  // per layer [4 * size, size], as stored
+  std::vector<Tensor> w_hh;  // per layer [4 * size, size]
+  std::vector<Tensor> bias;  // per layer [4 * size] = b_ih + b_hh
+
+  std::int64_t workspace_floats(std::int64_t length) const { return length * 5 * size; }
+  // x, y [length, size] (may not alias); h, c [layers, size] carry the state in and out.
+  // Allocates nothing.
+  void forward(const float* x, std::int64_t length, float* y, float* h, float* c,
+               float* workspace) const;
+  // Offline: zero state, allocates its workspace.
+  void forward(const float* x, std::int64_t length, std::vector<float>& y) const;
+};
+
+}  // namespace earshot::encodec

@@ -1,0 +1,139 @@
+#include "models/encodec/weight_loader.hpp"
+
+#include <cmath>
+
+namespace earshot::encodec {
+namespace {
+constexpr const char* kBudgetName = "encodec.weights";
+}
+
+Tensor WeightLoader::tensor(const std::string& name, std::vector<std::int64_t> shape) {
+  return models::load_tensor_f32(file_, name, budget_, kBudgetName, shape);
+}
+
+Tensor WeightLoader::zeros(std::vector<std::int64_t> shape) {
+  return Tensor(budget_, kBudgetName, std::move(shape));
+}
+
+std::vector<float> WeightLoader::conv_weight(const std::string& layer,
+                                             std::vector<std::int64_t> shape) {
+  std::int64_t numel = 1;
+  for (auto d : shape) numel *= d;
+  std::vector<float> w(static_cast<std::size_t>(numel));
+  const std::string base = layer + ".conv.";
+  std::string g_name = base + "weight_g";
+  std::string v_name = base + "weight_v";
+  if (!file_.contains(g_name) && !file_.contains(v_name)) {
+    g_name = base + "parametrizations.weight.original0";
+    v_name = base + "parametrizations.weight.original1";
+  }
+  const bool has_weight_norm = file_.contains(g_name) || file_.contains(v_name);
+  if (!has_weight_norm) {
+    if (norm_ == NormType::kWeightNorm && !file_.contains(base + "weight")) {
+      throw models::WeightFileError(file_.label() + ": missing tensor '" + base + "weight_g' / '" +
+                                    base + "weight_v' (weight-normed conv)");
+    }
+    file_.read_f32(base + "weight", w, shape);  // throws naming the tensor if missing/misshapen
+    return w;
+  }
+  // v carries the direction, g one magnitude per slice along dim 0.
+  file_.read_f32(v_name, w, shape);
+  const std::int64_t rows = shape[0];
+  const std::int64_t per_row = numel / rows;
+  std::vector<float> g(static_cast<std::size_t>(rows));
+  const std::int64_t g_shape[] = {rows, 1, 1};
+  file_.read_f32(g_name, g, g_shape);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double sq = 0;
+    for (std::int64_t i = 0; i < per_row; ++i)
+      sq += double(w[r * per_row + i]) * w[r * per_row + i];
+    const double norm = std::sqrt(sq);
+    if (!(norm > 0) || !std::isfinite(norm) || !std::isfinite(g[r])) {
+      throw models::WeightFileError(file_.label() + ": '" + v_name + "' slice " +
+                                    std::to_string(r) + " has zero or non-finite norm");
+    }
+    // In float, as torch._weight_norm does (v * (g / |v|)), so the folded weights round the
+    // same way as the reference's.
+    const float scale = g[r] / static_cast<float>(norm);
+    for (std::int64_t i = 0; i < per_row; ++i) w[r * per_row + i] *= scale;
+  }
+  return w;
+}
+
+void WeightLoader::load_norm(const std::string& layer, int channels, Tensor& weight, Tensor& bias) {
+  if (norm_ != NormType::kTimeGroupNorm) return;
+  weight = tensor(layer + ".norm.weight", {channels});
+  bias = tensor(layer + ".norm.bias", {channels});
+}
+
+Conv1d WeightLoader::conv1d(const std::string& layer, int in, int out, int kernel, int stride,
+                            int dilation, bool causal) {
+  Conv1d conv;
+  conv.in_channels = in;
+  conv.out_channels = out;
+  conv.kernel = kernel;
+  conv.stride = stride;
+  conv.dilation = dilation;
+  conv.causal = causal;
+  const auto w = conv_weight(layer, {out, in, kernel});
+  // [out, in, k] -> [k * in, out] so that a padded time-major input is the left operand.
+  conv.weight = Tensor(budget_, kBudgetName, {static_cast<std::int64_t>(kernel) * in, out});
+  float* dst = conv.weight.data();
+  for (int o = 0; o < out; ++o) {
+    for (int c = 0; c < in; ++c) {
+      for (int j = 0; j < kernel; ++j) {
+        dst[(static_cast<std::int64_t>(j) * in + c) * out + o] =
+            w[(static_cast<std::int64_t>(o) * in + c) * kernel + j];
+      }
+    }
+  }
+  conv.bias = tensor(layer + ".conv.bias", {out});
+  load_norm(layer, out, conv.norm_weight, conv.norm_bias);
+  return conv;
+}
+
+ConvTranspose1d WeightLoader::conv_transpose1d(const std::string& layer, int in, int out,
+                                               int kernel, int stride, bool causal,
+                                               double trim_right_ratio) {
+  ConvTranspose1d conv;
+  conv.in_channels = in;
+  conv.out_channels = out;
+  conv.kernel = kernel;
+  conv.stride = stride;
+  conv.causal = causal;
+  conv.trim_right_ratio = trim_right_ratio;
+  const auto w = conv_weight(layer, {in, out, kernel});
+  // [in, out, k] -> [in, k * out]: one input step yields `kernel` consecutive output rows.
+  conv.weight = Tensor(budget_, kBudgetName, {in, static_cast<std::int64_t>(kernel) * out});
+  float* dst = conv.weight.data();
+  for (int c = 0; c < in; ++c) {
+    for (int o = 0; o < out; ++o) {
+      for (int j = 0; j < kernel; ++j) {
+        dst[static_cast<std::int64_t>(c) * kernel * out + static_cast<std::int64_t>(j) * out + o] =
+            w[(static_cast<std::int64_t>(c) * out + o) * kernel + j];
+      }
+    }
+  }
+  conv.bias = tensor(layer + ".conv.bias", {out});
+  load_norm(layer, out, conv.norm_weight, conv.norm_bias);
+  return conv;
+}
+
+Lstm WeightLoader::lstm(const std::string& layer, int size, int layers) {
+  Lstm lstm;
+  lstm.size = size;
+  lstm.layers = layers;
+  const std::string base = layer + ".lstm.";
+  for (int l = 0; l < layers; ++l) {
+    const std::string s = std::to_string(l);
+    lstm.w_ih.push_back(tensor(base + "weight_ih_l" + s, {4 * size, size}));
+    lstm.w_hh.push_back(tensor(base + "weight_hh_l" + s, {4 * size, size}));
+    Tensor b = tensor(base + "bias_ih_l" + s, {4 * size});
+    const Tensor b_hh = tensor(base + "bias_hh_l" + s, {4 * size});
+    for (int i = 0; i < 4 * size; ++i) b.data()[i] += b_hh.data()[i];
+    lstm.bias.push_back(std::move(b));
+  }
+  return lstm;
+}
+
+}  // namespace earshot::encodec
