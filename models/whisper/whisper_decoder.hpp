@@ -1,0 +1,68 @@
+// Whisper's text decoder with a preallocated self-attention KV cache.
+//
+//   token embedding + learned positions -> N blocks [causal self-attention over the cache,
+//   cross-attention over the audio features, MLP] -> final LayerNorm -> logits = x . E^T
+//
+// The cache holds `max_sequences` sequences (beams) of the full text context (n_text_ctx), so a
+// token is appended in O(1) and nothing is allocated per step. Cross-attention keys/values are
+// computed once per audio window by set_audio() and shared by every sequence and token.
+// Beams are reordered with rearrange(), which moves cache ownership and copies only when one
+// beam forks into several.
+#pragma once
+
+#include "models/whisper/whisper_weights.hpp"
+
+#include <vector>
+
+namespace earshot::models::whisper {
+
+class WhisperDecoder {
+ public:
+  WhisperDecoder(const WhisperModel& model, rt::MemoryBudget& budget, int max_sequences = 1);
+
+  // Bytes reserved for this config (KV caches, cross K/V, activations), for plans.
+  static std::size_t workspace_bytes(const WhisperConfig& config, int max_sequences);
+
+  int max_sequences() const { return max_sequences_; }
+  int max_rows() const { return model_.config.n_text_ctx; }
+
+  // Computes the cross-attention K/V of every layer from audio features [n_audio_ctx, d].
+  void set_audio(const float* audio_features);
+  // Empties every sequence's cache.
+  void reset();
+  int length(int seq) const { return lengths_[static_cast<std::size_t>(seq)]; }
+  // Forgets the cached tokens of `seq` past `length`.
+  void truncate(int seq, int length);
+
+  // Runs `rows` tokens through the decoder: row r appends tokens[r] to sequence seqs[r] at the
+  // next position of that sequence (rows of one sequence must be consecutive, in order).
+  // Returns the final-LayerNorm hidden states [rows, d] (valid until the next call).
+  // Throws std::length_error past n_text_ctx, std::out_of_range for a bad id or sequence.
+  const float* forward(const int* seqs, const int* tokens, int rows);
+  // All `n` tokens for one sequence.
+  const float* forward(int seq, const int* tokens, int n);
+
+  // out[rows, n_vocab] = hidden[rows, d] . E^T
+  void logits(const float* hidden, int rows, float* out);
+
+  // Sequence i continues from what sequence source[i] held (beam search bookkeeping).
+  void rearrange(const int* source, int n);
+
+ private:
+  struct Layout;
+  float* self_k(int layer, int slot);
+  float* self_v(int layer, int slot);
+
+  const WhisperModel& model_;
+  int max_sequences_;
+  rt::Reservation workspace_;
+  std::vector<int> lengths_;    // tokens cached per sequence
+  std::vector<int> slot_of_;    // sequence -> cache slot
+  std::vector<int> positions_;  // per row of the current call
+  std::vector<int> row_seqs_;   // forward(seq, ...) scratch
+  std::vector<int> new_slots_;  // rearrange scratch
+  std::vector<char> claimed_;
+  bool have_audio_ = false;
+};
+
+}  // namespace earshot::models::whisper
