@@ -99,6 +99,7 @@ TEST(InterleaveStress, PlanarThroughRingAcrossThreads) {
   std::thread producer([&] {
     Planar block(kChannels, kBlock);
     test::ChunkSizes sizes(3);
+    test::Backoff backoff;
     std::uint64_t next = 0;
     while (next < total_frames) {
       const std::size_t n = std::min<std::uint64_t>(sizes.next(kBlock), total_frames - next);
@@ -111,7 +112,7 @@ TEST(InterleaveStress, PlanarThroughRingAcrossThreads) {
       while (done < n) {
         std::vector<const float*> in = {block.in[0] + done, block.in[1] + done};
         const std::size_t wrote = write_planar<float>(ring, in, n - done);
-        if (wrote == 0) std::this_thread::yield();
+        wrote == 0 ? backoff.idle() : backoff.progress();
         done += wrote;
       }
       next += n;
@@ -120,10 +121,11 @@ TEST(InterleaveStress, PlanarThroughRingAcrossThreads) {
 
   Planar block(kChannels, kBlock);
   test::ChunkSizes sizes(5);
+  test::Backoff backoff;
   std::uint64_t expected = 0, mismatches = 0;
   while (expected < total_frames) {
     const std::size_t got = read_planar<float>(ring, block.out, sizes.next(kBlock));
-    if (got == 0) std::this_thread::yield();
+    got == 0 ? backoff.idle() : backoff.progress();
     for (std::size_t f = 0; f < got; ++f) {
       const float want = static_cast<float>((expected + f) % (1u << 24));
       mismatches += block.data[0][f] != want || block.data[1][f] != -want;

@@ -185,6 +185,7 @@ TEST(SpscRingStress, TwoThreadsMoveSamplesWithoutLossOrReordering) {
 
   std::thread producer([&] {
     test::ChunkSizes sizes(0x1234);
+    test::Backoff backoff;
     std::vector<std::uint32_t> chunk(1024);
     std::uint64_t next = 0;
     while (next < total && !stop.load(std::memory_order_relaxed)) {
@@ -193,7 +194,7 @@ TEST(SpscRingStress, TwoThreadsMoveSamplesWithoutLossOrReordering) {
       std::size_t done = 0;
       while (done < n && !stop.load(std::memory_order_relaxed)) {
         const std::size_t wrote = ring.write({chunk.data() + done, n - done});
-        if (wrote == 0) std::this_thread::yield();
+        wrote == 0 ? backoff.idle() : backoff.progress();
         done += wrote;
       }
       next += n;
@@ -201,6 +202,7 @@ TEST(SpscRingStress, TwoThreadsMoveSamplesWithoutLossOrReordering) {
   });
 
   test::ChunkSizes sizes(0x9876);
+  test::Backoff backoff;
   std::vector<std::uint32_t> chunk(1024);
   std::uint64_t expected = 0;
   std::uint64_t mismatches = 0;
@@ -209,9 +211,10 @@ TEST(SpscRingStress, TwoThreadsMoveSamplesWithoutLossOrReordering) {
   while (expected < total && mismatches == 0) {
     const std::size_t got = ring.read({chunk.data(), sizes.next(chunk.size())});
     if (got == 0) {
-      std::this_thread::yield();
+      backoff.idle();
       continue;
     }
+    backoff.progress();
     for (std::size_t i = 0; i < got; ++i) {
       if (chunk[i] != static_cast<std::uint32_t>(expected + i) && mismatches++ == 0) {
         first_bad_index = expected + i;
@@ -234,6 +237,7 @@ TEST(SpscRingStress, PeekAndSkipAcrossThreads) {
   SpscRing<std::uint32_t> ring(1024);
   std::thread producer([&] {
     test::ChunkSizes sizes(7);
+    test::Backoff backoff;
     std::vector<std::uint32_t> chunk(256);
     std::uint64_t next = 0;
     while (next < total) {
@@ -242,7 +246,7 @@ TEST(SpscRingStress, PeekAndSkipAcrossThreads) {
       std::size_t done = 0;
       while (done < n) {
         const std::size_t wrote = ring.write({chunk.data() + done, n - done});
-        if (wrote == 0) std::this_thread::yield();
+        wrote == 0 ? backoff.idle() : backoff.progress();
         done += wrote;
       }
       next += n;
@@ -252,14 +256,16 @@ TEST(SpscRingStress, PeekAndSkipAcrossThreads) {
   constexpr std::size_t kWindow = 400;
   constexpr std::size_t kHop = 160;
   std::vector<std::uint32_t> window(kWindow);
+  test::Backoff backoff;
   std::uint64_t start = 0;
   std::uint64_t mismatches = 0;
   // Windows that fit entirely in the stream; the tail shorter than a window is skipped.
   while (start + kWindow <= total) {
     if (ring.peek(window) < kWindow) {
-      std::this_thread::yield();
+      backoff.idle();
       continue;
     }
+    backoff.progress();
     for (std::size_t i = 0; i < kWindow; ++i)
       mismatches += window[i] != static_cast<std::uint32_t>(start + i);
     ASSERT_EQ(ring.skip(kHop), kHop);
@@ -267,7 +273,7 @@ TEST(SpscRingStress, PeekAndSkipAcrossThreads) {
   }
   while (start < total) {
     const std::size_t dropped = ring.skip(total - start);
-    if (dropped == 0) std::this_thread::yield();
+    dropped == 0 ? backoff.idle() : backoff.progress();
     start += dropped;
   }
   producer.join();

@@ -2,9 +2,11 @@
 // $EARSHOT_STRESS_SAMPLES when set (e.g. a quick local run).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 namespace earshot::test {
 
@@ -28,6 +30,24 @@ class ChunkSizes {
 
  private:
   std::uint64_t state_;
+};
+
+// What a stress-test thread does when the other side has not caught up: yield a few times, then
+// sleep briefly. On a loaded 2-core machine (CI runs tests in parallel) pure yielding can spin
+// for whole scheduler slices while the partner thread waits for a core.
+class Backoff {
+ public:
+  void idle() {
+    if (++idle_rounds_ < 64) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
+  void progress() { idle_rounds_ = 0; }
+
+ private:
+  int idle_rounds_ = 0;
 };
 
 }  // namespace earshot::test
