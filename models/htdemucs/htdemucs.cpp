@@ -106,7 +106,10 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
   trun_a_ = reserve(max_trun);
   trun_b_ = reserve(max_trun);
   freq_out_ = reserve(S * C * length_);
-  const std::int64_t col_capacity = max_k * std::min<std::int64_t>(max_n, 16384);
+  // im2col works in column blocks, so this bounds the scratch (16 MiB, or one full matrix when
+  // that is smaller) without changing any result.
+  const std::int64_t col_capacity =
+      std::min(max_k * max_n, std::max<std::int64_t>(max_k * 256, std::int64_t{1} << 22));
   cols_ = reserve(col_capacity);
   scratch_ = {cols_.as<float>().data(), static_cast<std::size_t>(col_capacity)};
 

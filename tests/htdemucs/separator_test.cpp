@@ -1,0 +1,133 @@
+// Chunked overlap-add separation of the fixture mixes against demucs' apply_model
+// (`separated`, README tolerance: rel L2 <= 1e-4 and max-abs <= 1e-4), fed in awkward pieces
+// to exercise the streaming bookkeeping; plus the htdemucs_ft-style bag layout.
+#include "models/core/json_file.hpp"
+#include "models/htdemucs/separator.hpp"
+#include "tests/htdemucs/htdemucs_test_util.hpp"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+namespace earshot::htdemucs {
+namespace {
+
+// Runs the separator over the reference mix, pushing `piece` frames at a time, and returns
+// [S][C][T] planar stems.
+std::vector<float> separate(ModelBag& bag, const std::vector<float>& mix, std::int64_t T,
+                            std::int64_t piece, rt::MemoryBudget& budget) {
+  const int C = bag.audio_channels(), S = bag.num_sources();
+  ChunkedSeparator sep(bag, T, {}, budget);
+  std::vector<float> out(static_cast<std::size_t>(S) * C * T, NAN);
+  std::vector<float> frames(static_cast<std::size_t>(piece) * C);
+  std::int64_t read = 0, written = 0;
+  while (!sep.done()) {
+    while (sep.frames_wanted() > 0) {
+      const std::int64_t n = std::min(piece, sep.frames_wanted());
+      for (std::int64_t t = 0; t < n; ++t)
+        for (int c = 0; c < C; ++c) frames[t * C + c] = mix[c * T + read + t];
+      sep.push(frames.data(), n);
+      read += n;
+    }
+    const std::int64_t got = sep.process();
+    EXPECT_EQ(sep.output_start(), written);
+    for (int s = 0; s < S; ++s)
+      for (int c = 0; c < C; ++c)
+        std::copy(sep.output(s, c), sep.output(s, c) + got,
+                  out.begin() + (static_cast<std::int64_t>(s) * C + c) * T + written);
+    written += got;
+  }
+  EXPECT_EQ(read, T);
+  EXPECT_EQ(written, T);
+  return out;
+}
+
+void check_separated(const std::string& name, std::int64_t piece) {
+  rt::MemoryBudget budget(512u << 20);
+  ModelBag bag = ModelBag::load(test::model_dir(name), budget);
+  const auto ref = test::reference(name);
+  const auto mix = ref.load_f32("mix");
+  const auto expected = ref.load_f32("separated");
+  const auto T = static_cast<std::int64_t>(mix.size() / 2);
+  const auto out = separate(bag, mix, T, piece, budget);
+  const auto e = test::compare(out, expected);
+  std::printf("%s separated (pieces of %lld) max-abs %.3g  rel-L2 %.3g\n", name.c_str(),
+              static_cast<long long>(piece), e.max_abs, e.rel_l2);
+  EXPECT_LE(e.rel_l2, 1e-4);
+  EXPECT_LE(e.max_abs, 1e-4);
+}
+
+TEST(HTDemucsSeparator, Small4MatchesApplyModel) {
+  check_separated("small4", 4093);
+}
+TEST(HTDemucsSeparator, Small6MatchesApplyModel) {
+  check_separated("small6", 100000);
+}
+
+TEST(HTDemucsSeparator, ChunkPlanMatchesReference) {
+  // small4: L = 42997, T = 101430 -> stride 32247, 4 chunks, the last one 4689 samples long.
+  rt::MemoryBudget budget(512u << 20);
+  ModelBag bag = ModelBag::load(test::model_dir("small4"), budget);
+  ChunkedSeparator sep(bag, 101430, {}, budget);
+  EXPECT_EQ(sep.segment(), 42997);
+  EXPECT_EQ(sep.stride(), 32247);
+  EXPECT_EQ(sep.chunks(), 4);
+  EXPECT_EQ(101430 - 3 * sep.stride(), 4689);
+}
+
+TEST(HTDemucsSeparator, RejectsBadOptions) {
+  rt::MemoryBudget budget(512u << 20);
+  ModelBag bag = ModelBag::load(test::model_dir("small4"), budget);
+  EXPECT_THROW(ChunkedSeparator(bag, 1000, {bag.segment_length() + 1, 0.25}, budget),
+               std::invalid_argument);
+  EXPECT_THROW(ChunkedSeparator(bag, 1000, {0, 1.0}, budget), std::invalid_argument);
+  EXPECT_THROW(ChunkedSeparator(bag, 0, {}, budget), std::invalid_argument);
+}
+
+TEST(HTDemucsSeparator, BagOfModelsLikeHtdemucsFt) {
+  // htdemucs_ft's layout: four model directories, one-hot weights (model i keeps source i).
+  // With four copies of the same model the bag must reproduce the single model's separation.
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("earshot_bag_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (int i = 0; i < 4; ++i) {
+    const fs::path sub = dir / ("model" + std::to_string(i));
+    fs::create_directories(sub);
+    fs::create_symlink(fs::absolute(test::model_dir("small4")) / "config.json",
+                       sub / "config.json");
+    fs::create_symlink(fs::absolute(test::model_dir("small4")) / "model.safetensors",
+                       sub / "model.safetensors");
+  }
+  std::ofstream(dir / "config.json")
+      << R"({"bag": {"models": ["model0", "model1", "model2", "model3"],
+                     "weights": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}})";
+  {
+    rt::MemoryBudget budget(1024u << 20);
+    ModelBag bag = ModelBag::load(dir.string(), budget);
+    ASSERT_EQ(bag.models.size(), 4u);
+    ASSERT_TRUE(bag.is_bag);
+    const auto ref = test::reference("small4");
+    const auto mix = ref.load_f32("mix");
+    const auto expected = ref.load_f32("separated");
+    const auto T = static_cast<std::int64_t>(mix.size() / 2);
+    const auto out = separate(bag, mix, T, 50000, budget);
+    const auto e = test::compare(out, expected);
+    std::printf("bag of 4 x small4 max-abs %.3g  rel-L2 %.3g\n", e.max_abs, e.rel_l2);
+    EXPECT_LE(e.rel_l2, 1e-4);
+    EXPECT_LE(e.max_abs, 1e-4);
+  }
+  // A bag whose weights leave a source out is refused.
+  std::ofstream(dir / "config.json")
+      << R"({"bag": {"models": ["model0"], "weights": [[1,1,1,0]]}})";
+  rt::MemoryBudget budget(1024u << 20);
+  EXPECT_THROW(ModelBag::load(dir.string(), budget), models::ConfigError);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace earshot::htdemucs
