@@ -19,7 +19,9 @@ struct Fixture48 : ::testing::Test {
   std::vector<float> audio = to_time_major(ref.load_f32("audio"), 2, kLength);
   std::int64_t pad_frames = ref.load_i32("last_frame_pad_length").at(0);
   // Frames of chunk i that are real (the reference pads the last chunk's codes with zeros).
-  std::int64_t real_frames(int i) const { return i == kChunks - 1 ? kRefFrames - pad_frames : kRefFrames; }
+  std::int64_t real_frames(int i) const {
+    return i == kChunks - 1 ? kRefFrames - pad_frames : kRefFrames;
+  }
 };
 
 TEST_F(Fixture48, ChunkingAsTheReference) {
@@ -43,8 +45,8 @@ TEST_F(Fixture48, ScalesAndEncoderOutputMatchPerChunk) {
   const auto spans = model.chunk_spans(kLength);
   for (int i = 0; i < kChunks; ++i) {
     float scale = 0;
-    const auto emb = model.encode_chunk_embeddings(audio.data() + spans[i].offset * 2,
-                                                   spans[i].length, &scale);
+    const auto emb =
+        model.encode_chunk_embeddings(audio.data() + spans[i].offset * 2, spans[i].length, &scale);
     EXPECT_NEAR(scale, scales[i], 1e-6 * scales[i]) << "chunk " << i;
     const std::int64_t frames = real_frames(i);
     ASSERT_EQ(static_cast<std::int64_t>(emb.size()), frames * kHidden) << "chunk " << i;
@@ -111,10 +113,10 @@ TEST_F(Fixture48, QuantizedAndDecodedAudioMatchFromReferenceCodes) {
       }
       std::vector<float> quantized(chunk.frames * kHidden);
       model.quantizer().decode(chunk.codes.data(), n_q, chunk.frames, quantized.data());
-      const auto expected = to_time_major(
-          std::vector<float>(quantized_ref.begin() + i * kHidden * kRefFrames,
-                             quantized_ref.begin() + (i + 1) * kHidden * kRefFrames),
-          kHidden, kRefFrames);
+      const auto expected =
+          to_time_major(std::vector<float>(quantized_ref.begin() + i * kHidden * kRefFrames,
+                                           quantized_ref.begin() + (i + 1) * kHidden * kRefFrames),
+                        kHidden, kRefFrames);
       q_err = std::max(q_err, max_abs_diff(quantized, expected));
       encoded.chunks.push_back(std::move(chunk));
     }

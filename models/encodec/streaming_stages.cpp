@@ -1,0 +1,176 @@
+#include "models/encodec/streaming_stages.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+namespace earshot::encodec {
+namespace {
+models::Tensor reserve(rt::MemoryBudget& budget, const std::string& name, std::int64_t rows,
+                       std::int64_t cols) {
+  return models::Tensor(budget, name,
+                        {std::max<std::int64_t>(rows, 1), std::max<std::int64_t>(cols, 1)});
+}
+}  // namespace
+
+// ---- StreamingConv -----------------------------------------------------------------------------
+
+void StreamingConv::prepare(const Conv1d& conv, rt::MemoryBudget& budget, const std::string& name,
+                            std::int64_t max_in) {
+  if (conv.stride != 1 || !conv.causal || !conv.norm_weight.empty()) {
+    throw std::invalid_argument("streaming needs causal stride-1 convolutions without group norm");
+  }
+  conv_ = &conv;
+  pad_ = conv.effective_kernel() - 1;
+  max_in_ = max_in;
+  buffer_ = reserve(budget, name, 2 * pad_ + max_in, conv.in_channels);
+  workspace_ = reserve(budget, name, 1, conv.workspace_floats());
+  reset();
+}
+
+void StreamingConv::reset() {
+  std::fill(buffer_.span().begin(), buffer_.span().end(), 0.0f);
+  pending_ = 0;
+  started_ = false;
+}
+
+std::int64_t StreamingConv::process(const float* x, std::int64_t n, bool final, float* y) {
+  const std::int64_t C = conv_->in_channels;
+  float* buf = buffer_.data();
+  std::memcpy(buf + (pad_ + pending_) * C, x, sizeof(float) * n * C);
+  pending_ += n;
+  if (!started_) {
+    if (pending_ >= pad_ + 1) {
+      // Reflection: row i of the left padding is input row (pad - i).
+      for (std::int64_t i = 0; i < pad_; ++i) {
+        std::memcpy(buf + i * C, buf + (pad_ + pad_ - i) * C, sizeof(float) * C);
+      }
+      started_ = true;
+    } else if (final && pending_ > 0) {
+      // The whole stream is at most `pad` rows: the reference first extends it with zeros to
+      // pad + 1 rows, reflects, then drops the zeros; rows reflected from beyond the input are 0.
+      for (std::int64_t i = 0; i < pad_; ++i) {
+        if (pad_ - i < pending_) {
+          std::memcpy(buf + i * C, buf + (pad_ + pad_ - i) * C, sizeof(float) * C);
+        } else {
+          std::fill(buf + i * C, buf + (i + 1) * C, 0.0f);
+        }
+      }
+      const std::int64_t n_out = pending_;
+      conv_->valid(buf, n_out, y, workspace_.data());
+      pending_ = 0;
+      return n_out;
+    } else {
+      return 0;
+    }
+  }
+  const std::int64_t n_out = pending_;
+  conv_->valid(buf, n_out, y, workspace_.data());
+  // The last `pad` rows become the left context of the next block.
+  std::memmove(buf, buf + n_out * C, sizeof(float) * pad_ * C);
+  pending_ = 0;
+  return n_out;
+}
+
+// ---- StreamingConvTranspose --------------------------------------------------------------------
+
+void StreamingConvTranspose::prepare(const ConvTranspose1d& conv, rt::MemoryBudget& budget,
+                                     const std::string& name, std::int64_t max_in) {
+  if (conv.padding_left() != 0 || !conv.norm_weight.empty()) {
+    throw std::invalid_argument("streaming needs transposed convolutions trimmed on the right");
+  }
+  conv_ = &conv;
+  max_in_ = max_in;
+  acc_ = reserve(budget, name, max_in * conv.stride + conv.kernel - conv.stride, conv.out_channels);
+  workspace_ = reserve(budget, name, 1, conv.workspace_floats());
+  reset();
+}
+
+void StreamingConvTranspose::reset() {
+  std::fill(acc_.span().begin(), acc_.span().end(), 0.0f);
+}
+
+std::int64_t StreamingConvTranspose::process(const float* x, std::int64_t n, float* y) {
+  const std::int64_t C = conv_->out_channels;
+  const std::int64_t tail = conv_->kernel - conv_->stride;
+  const std::int64_t n_out = n * conv_->stride;
+  float* acc = acc_.data();
+  conv_->accumulate(x, n, acc, workspace_.data());
+  // Rows before n * stride get no contribution from later inputs: they are final.
+  const float* b = conv_->bias.data();
+  for (std::int64_t t = 0; t < n_out; ++t) {
+    for (std::int64_t o = 0; o < C; ++o) y[t * C + o] = acc[t * C + o] + b[o];
+  }
+  std::memmove(acc, acc + n_out * C, sizeof(float) * tail * C);
+  std::fill(acc + tail * C, acc + (n_out + tail) * C, 0.0f);
+  return n_out;
+}
+
+// ---- StreamingLstm -----------------------------------------------------------------------------
+
+void StreamingLstm::prepare(const Lstm& lstm, rt::MemoryBudget& budget, const std::string& name,
+                            std::int64_t max_in) {
+  lstm_ = &lstm;
+  h_ = reserve(budget, name, lstm.layers, lstm.size);
+  c_ = reserve(budget, name, lstm.layers, lstm.size);
+  workspace_ = reserve(budget, name, 1, lstm.workspace_floats(max_in));
+  reset();
+}
+
+void StreamingLstm::reset() {
+  std::fill(h_.span().begin(), h_.span().end(), 0.0f);
+  std::fill(c_.span().begin(), c_.span().end(), 0.0f);
+}
+
+std::int64_t StreamingLstm::process(const float* x, std::int64_t n, float* y) {
+  if (n > 0) lstm_->forward(x, n, y, h_.data(), c_.data(), workspace_.data());
+  return n;
+}
+
+// ---- StreamingResidualBlock --------------------------------------------------------------------
+
+void StreamingResidualBlock::prepare(const ResidualBlock& block, rt::MemoryBudget& budget,
+                                     const std::string& name, std::int64_t max_in) {
+  if (block.conv2.kernel != 1 || (block.has_shortcut && block.shortcut.kernel != 1)) {
+    throw std::invalid_argument("streaming needs kernel-1 residual projections");
+  }
+  block_ = &block;
+  channels_ = block.conv1.in_channels;
+  conv1_.prepare(block.conv1, budget, name, max_in);
+  activated_ = reserve(budget, name, max_in, channels_);
+  branch_ = reserve(budget, name, conv1_.max_out(), block.conv1.out_channels);
+  shortcut_ = reserve(budget, name, conv1_.max_out(), channels_);
+  workspace_ = reserve(budget, name, 1,
+                       std::max(block.conv2.workspace_floats(), block.shortcut.workspace_floats()));
+  reset();
+}
+
+void StreamingResidualBlock::reset() {
+  conv1_.reset();
+  fifo_rows_ = 0;
+}
+
+std::int64_t StreamingResidualBlock::process(const float* x, std::int64_t n, bool final, float* y) {
+  const std::int64_t C = channels_;
+  float* fifo = shortcut_.data();
+  if (n > 0) {
+    if (block_->has_shortcut) {
+      block_->shortcut.valid(x, n, fifo + fifo_rows_ * C, workspace_.data());
+    } else {
+      std::memcpy(fifo + fifo_rows_ * C, x, sizeof(float) * n * C);
+    }
+  }
+  fifo_rows_ += n;
+  std::memcpy(activated_.data(), x, sizeof(float) * n * C);
+  elu_inplace(activated_.data(), n * C);
+  const std::int64_t m = conv1_.process(activated_.data(), n, final, branch_.data());
+  if (m == 0) return 0;
+  elu_inplace(branch_.data(), m * block_->conv1.out_channels);
+  block_->conv2.valid(branch_.data(), m, y, workspace_.data());
+  for (std::int64_t i = 0; i < m * C; ++i) y[i] += fifo[i];
+  std::memmove(fifo, fifo + m * C, sizeof(float) * (fifo_rows_ - m) * C);
+  fifo_rows_ -= m;
+  return m;
+}
+
+}  // namespace earshot::encodec
