@@ -44,7 +44,9 @@ class JackServer {
                "-r", r.c_str(), "-p", p.c_str(), static_cast<char*>(nullptr));
       std::_Exit(127);
     }
-    // Ready when a client can connect.
+    // Ready when a client can connect (libjack complains on stderr until then: keep it quiet).
+    jack_set_error_function([](const char*) {});
+    jack_set_info_function([](const char*) {});
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < deadline) {
       jack_status_t status{};
