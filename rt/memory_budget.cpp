@@ -1,5 +1,6 @@
 #include "rt/memory_budget.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -62,8 +63,19 @@ MemoryBudget::MemoryBudget(std::size_t capacity_bytes) : capacity_(capacity_byte
 
 MemoryBudget::~MemoryBudget() = default;
 
+void MemoryBudget::throw_array_overflow(const std::string& name, std::size_t count,
+                                        std::size_t element_bytes) {
+  throw BudgetExceeded("memory budget exceeded reserving '" + name + "': " + std::to_string(count) +
+                       " elements of " + std::to_string(element_bytes) +
+                       " bytes do not fit in a size_t");
+}
+
 Reservation MemoryBudget::reserve(std::string name, std::size_t bytes, std::size_t alignment) {
-  if (alignment < alignof(std::max_align_t) || (alignment & (alignment - 1)) != 0) alignment = 64;
+  if (alignment == 0) alignment = 64;
+  if ((alignment & (alignment - 1)) != 0)
+    throw std::invalid_argument("reservation '" + name + "': alignment " +
+                                std::to_string(alignment) + " is not a power of two");
+  alignment = std::max<std::size_t>(alignment, 64);
   {
     std::lock_guard lock(mutex_);
     if (bytes > capacity_ - active_) {
@@ -81,8 +93,11 @@ Reservation MemoryBudget::reserve(std::string name, std::size_t bytes, std::size
   }
   // Round the size up to the alignment, as aligned_alloc requires; at least one byte so that an
   // empty reservation still has a distinct, valid address.
-  const std::size_t rounded = ((bytes == 0 ? 1 : bytes) + alignment - 1) / alignment * alignment;
-  void* data = std::aligned_alloc(alignment, rounded);
+  const std::size_t wanted = bytes == 0 ? 1 : bytes;
+  const std::size_t rounded = wanted > static_cast<std::size_t>(-1) - alignment
+                                  ? 0  // cannot be rounded: fail below as out of memory
+                                  : (wanted + alignment - 1) / alignment * alignment;
+  void* data = rounded == 0 ? nullptr : std::aligned_alloc(alignment, rounded);
   if (data == nullptr) {
     release(name, nullptr, bytes);
     throw std::bad_alloc();
@@ -104,7 +119,11 @@ void MemoryBudget::release(const std::string& name, void* data, std::size_t byte
 
 void MemoryBudget::check_plan(const std::vector<PlanItem>& plan) const {
   std::size_t total = 0;
-  for (const auto& item : plan) total += item.bytes;
+  for (const auto& item : plan) {
+    // Saturate: a plan whose sum overflows certainly does not fit.
+    total = item.bytes > static_cast<std::size_t>(-1) - total ? static_cast<std::size_t>(-1)
+                                                              : total + item.bytes;
+  }
   std::lock_guard lock(mutex_);
   if (total > capacity_ - active_) {
     const std::size_t over = total - (capacity_ - active_);
@@ -140,8 +159,13 @@ std::string MemoryBudget::table_locked(const std::vector<PlanItem>& extra,
   out << line;
   for (const auto& [name, stats] : names_) {
     if (stats.active == 0) continue;
-    std::snprintf(line, sizeof line, "  %-44s %12s  (reserved)\n", name.c_str(),
-                  format_bytes(stats.active).c_str());
+    if (stats.count > 1) {
+      std::snprintf(line, sizeof line, "  %-44s %12s  (reserved, %zu blocks)\n", name.c_str(),
+                    format_bytes(stats.active).c_str(), stats.count);
+    } else {
+      std::snprintf(line, sizeof line, "  %-44s %12s  (reserved)\n", name.c_str(),
+                    format_bytes(stats.active).c_str());
+    }
     out << line;
   }
   std::size_t wanted = 0;
@@ -149,11 +173,15 @@ std::string MemoryBudget::table_locked(const std::vector<PlanItem>& extra,
     std::snprintf(line, sizeof line, "  %-44s %12s  (requested)\n", item.name.c_str(),
                   format_bytes(item.bytes).c_str());
     out << line;
-    wanted += item.bytes;
+    wanted = item.bytes > static_cast<std::size_t>(-1) - wanted ? static_cast<std::size_t>(-1)
+                                                                : wanted + item.bytes;
   }
-  std::snprintf(line, sizeof line, "  total %s of a %s budget: %s over.",
-                format_bytes(active_ + wanted).c_str(), format_bytes(capacity_).c_str(),
-                format_bytes(over_by).c_str());
+  std::snprintf(
+      line, sizeof line, "  total %s of a %s budget: %s over.",
+      format_bytes(wanted > static_cast<std::size_t>(-1) - active_ ? static_cast<std::size_t>(-1)
+                                                                   : active_ + wanted)
+          .c_str(),
+      format_bytes(capacity_).c_str(), format_bytes(over_by).c_str());
   out << line;
   return out.str();
 }

@@ -75,17 +75,24 @@ class MemoryBudget {
   ~MemoryBudget();
 
   // Reserves `bytes` under `name` (names may repeat; figures are summed per name).
-  // Throws BudgetExceeded (with the table of active reservations) if it does not fit.
+  // `alignment` must be a power of two (0 means the default); anything below 64 is raised to
+  // 64, a cache line, so reservations never false-share. The memory is zeroed, which also
+  // touches every page now rather than on first use by a worker.
+  // Throws BudgetExceeded (with the table of active reservations) if it does not fit, and
+  // std::invalid_argument for a bad alignment.
   Reservation reserve(std::string name, std::size_t bytes, std::size_t alignment = 64);
 
-  // Reserves an array of `count` T.
+  // Reserves an array of `count` T (throws BudgetExceeded if count * sizeof(T) overflows).
   template <typename T>
   Reservation reserve_array(std::string name, std::size_t count) {
+    if (count > static_cast<std::size_t>(-1) / sizeof(T))
+      throw_array_overflow(name, count, sizeof(T));
     return reserve(std::move(name), count * sizeof(T), alignof(T) > 64 ? alignof(T) : 64);
   }
 
   // Throws BudgetExceeded listing every item of `plan` (plus what is already active) if the
-  // plan's total does not fit in what is free now. Reserves nothing.
+  // plan's total does not fit in what is free now. Reserves nothing. Use it to refuse a whole
+  // configuration up front, with one message, before any of it is loaded.
   void check_plan(const std::vector<PlanItem>& plan) const;
 
   std::size_t capacity() const { return capacity_; }
@@ -107,6 +114,8 @@ class MemoryBudget {
  private:
   friend class Reservation;
   void release(const std::string& name, void* data, std::size_t bytes);
+  [[noreturn]] static void throw_array_overflow(const std::string& name, std::size_t count,
+                                                std::size_t element_bytes);
   std::string table_locked(const std::vector<PlanItem>& extra, std::size_t over_by) const;
 
   const std::size_t capacity_;
