@@ -1,8 +1,8 @@
 // Chunked overlap-add separation of the fixture mixes against demucs' apply_model
 // (`separated`, README tolerance: rel L2 <= 1e-4 and max-abs <= 1e-4), fed in awkward pieces
 // to exercise the streaming bookkeeping; plus the htdemucs_ft-style bag layout.
-#include "models/core/json_file.hpp"
 #include "models/htdemucs/separator.hpp"
+#include "models/core/json_file.hpp"
 #include "tests/htdemucs/htdemucs_test_util.hpp"
 
 #include <gtest/gtest.h>
