@@ -71,17 +71,21 @@ ChunkedSeparator::ChunkedSeparator(ModelBag& bag, std::int64_t total_frames,
                                 std::to_string(bag.segment_length()) + ")");
   if (!(options.overlap >= 0.0 && options.overlap < 1.0))
     throw std::invalid_argument("overlap must be in [0, 1)");
-  if (total_ <= 0) throw std::invalid_argument("nothing to separate: the input is empty");
+  if (total_ == 0 || total_ < kUnknownLength)
+    throw std::invalid_argument("nothing to separate: the input is empty");
   // apply_model: stride = int((1 - overlap) * segment_length), in double precision.
   stride_ = static_cast<std::int64_t>((1.0 - options.overlap) * static_cast<double>(segment_));
   if (stride_ < 1) throw std::invalid_argument("overlap leaves no stride");
-  chunks_ = (total_ + stride_ - 1) / stride_;
+  chunks_ = total_ >= 0 ? (total_ + stride_ - 1) / stride_ : -1;
+  // Input kept: one padded segment, plus (length unknown) the half segment of left context a
+  // chunk that turns out to be short may need.
+  in_capacity_ = segment_ + segment_ / 2 + 1;
 
   const std::string name = "htdemucs/separator";
   const auto seg = static_cast<std::size_t>(segment_);
   const auto acc_len = static_cast<std::size_t>(segment_ + stride_);
   const std::size_t planes = static_cast<std::size_t>(sources_) * channels_;
-  in_ = budget.reserve_array<float>(name, channels_ * seg);
+  in_ = budget.reserve_array<float>(name, channels_ * static_cast<std::size_t>(in_capacity_));
   chunk_in_ = budget.reserve_array<float>(name, channels_ * seg);
   chunk_out_ = budget.reserve_array<float>(name, planes * seg);
   weight_ = budget.reserve_array<float>(name, seg);
@@ -100,9 +104,11 @@ ChunkedSeparator::ChunkedSeparator(ModelBag& bag, std::int64_t total_frames,
 }
 
 ChunkedSeparator::ChunkPlan ChunkedSeparator::plan(std::int64_t k) const {
+  // With the length still unknown only full chunks are planned (process() checks the input
+  // reaches offset + segment, so the chunk is full whatever the final length).
   ChunkPlan p;
   p.offset = k * stride_;
-  p.length = std::min(segment_, total_ - p.offset);
+  p.length = total_ >= 0 ? std::min(segment_, total_ - p.offset) : segment_;
   const std::int64_t delta = segment_ - p.length;
   p.start = p.offset - delta / 2;
   return p;
@@ -111,17 +117,26 @@ ChunkedSeparator::ChunkPlan ChunkedSeparator::plan(std::int64_t k) const {
 std::int64_t ChunkedSeparator::frames_wanted() const {
   if (done()) return 0;
   const ChunkPlan p = plan(next_chunk_);
-  const std::int64_t need_end = std::min(total_, p.start + segment_);
+  const std::int64_t need_end =
+      total_ >= 0 ? std::min(total_, p.start + segment_) : p.start + segment_;
   return std::max<std::int64_t>(0, need_end - (in_base_ + in_count_));
+}
+
+void ChunkedSeparator::finish() {
+  if (total_ >= 0) return;
+  total_ = in_base_ + in_count_;
+  if (total_ == 0) throw std::invalid_argument("nothing to separate: the input is empty");
+  chunks_ = (total_ + stride_ - 1) / stride_;
 }
 
 void ChunkedSeparator::push(const float* interleaved, std::int64_t frames) {
   if (frames < 0 || frames > frames_wanted())
     throw std::logic_error("ChunkedSeparator::push: more frames than wanted");
+  if (in_count_ + frames > in_capacity_) throw std::logic_error("ChunkedSeparator: input overflow");
   float* in = in_.as<float>().data();
   for (std::int64_t t = 0; t < frames; ++t)
     for (int c = 0; c < channels_; ++c)
-      in[c * segment_ + in_count_ + t] = interleaved[t * channels_ + c];
+      in[c * in_capacity_ + in_count_ + t] = interleaved[t * channels_ + c];
   in_count_ += frames;
 }
 
@@ -140,8 +155,8 @@ std::int64_t ChunkedSeparator::process() {
   for (int c = 0; c < C; ++c) {
     for (std::int64_t i = 0; i < seg; ++i) {
       const std::int64_t pos = p.start + i;
-      const bool inside = pos >= 0 && pos < total_;
-      chunk[c * seg + i] = inside ? in[c * seg + (pos - in_base_)] : 0.0f;
+      const bool inside = pos >= 0 && (total_ < 0 || pos < total_);
+      chunk[c * seg + i] = inside ? in[c * in_capacity_ + (pos - in_base_)] : 0.0f;
     }
   }
   // Each model: forward, centre-trim to the chunk, weighted accumulation at the offset.
@@ -199,11 +214,14 @@ std::int64_t ChunkedSeparator::process() {
   std::copy(accw + shift, accw + acc_len, accw);
   std::fill(accw + acc_len - shift, accw + acc_len, 0.0f);
   if (!done()) {
-    const std::int64_t keep_from = std::max<std::int64_t>(0, plan(next_chunk_).start);
+    const std::int64_t next_offset = next_chunk_ * stride_;
+    const std::int64_t keep_from = std::max<std::int64_t>(
+        0, total_ >= 0 ? plan(next_chunk_).start : next_offset - segment_ / 2);
     const std::int64_t drop = std::clamp<std::int64_t>(keep_from - in_base_, 0, in_count_);
     float* inw = in_.as<float>().data();
     for (int c = 0; c < C; ++c)
-      std::copy(inw + c * seg + drop, inw + c * seg + in_count_, inw + c * seg);
+      std::copy(inw + c * in_capacity_ + drop, inw + c * in_capacity_ + in_count_,
+                inw + c * in_capacity_);
     in_base_ += drop;
     in_count_ -= drop;
   }

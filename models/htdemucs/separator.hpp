@@ -55,8 +55,10 @@ struct SeparatorOptions {
 
 class ChunkedSeparator {
  public:
-  // total_frames: the song's length in frames (needed up front: the last chunks' padding
-  // depends on it, as in the reference).
+  // total_frames: the song's length in frames, or kUnknownLength when the input is a stream
+  // whose end is only known when finish() is called (e.g. a file being resampled). The last
+  // chunks' padding depends on the length, as in the reference, so they wait for finish().
+  static constexpr std::int64_t kUnknownLength = -1;
   ChunkedSeparator(ModelBag& bag, std::int64_t total_frames, SeparatorOptions options,
                    rt::MemoryBudget& budget);
 
@@ -64,15 +66,18 @@ class ChunkedSeparator {
   int channels() const { return channels_; }
   std::int64_t segment() const { return segment_; }
   std::int64_t stride() const { return stride_; }
-  std::int64_t total_frames() const { return total_; }
-  std::int64_t chunks() const { return chunks_; }
+  std::int64_t total_frames() const { return total_; }  // kUnknownLength until finish()
+  std::int64_t chunks() const { return chunks_; }       // -1 until the length is known
   std::int64_t chunks_done() const { return next_chunk_; }
-  bool done() const { return next_chunk_ >= chunks_; }
+  bool done() const { return total_ >= 0 && next_chunk_ >= chunks_; }
 
-  // Input frames the next chunk still needs before process() can run.
+  // Input frames the next chunk still needs before process() can run (0: ready, or done).
   std::int64_t frames_wanted() const;
+  bool ready() const { return !done() && frames_wanted() == 0; }
   // Appends interleaved frames ([frames][channels]); at most frames_wanted().
   void push(const float* interleaved, std::int64_t frames);
+  // Ends a stream of unknown length: the frames pushed so far are the whole song.
+  void finish();
   // Separates the next chunk. Returns how many output frames became final; they are readable
   // with output() until the next process().
   std::int64_t process();
@@ -94,7 +99,8 @@ class ChunkedSeparator {
   std::int64_t in_base_ = 0;   // absolute frame of in_[.][0]
   std::int64_t in_count_ = 0;  // frames held
   std::int64_t out_start_ = 0, out_count_ = 0;
-  rt::Reservation in_;         // [channels][segment]
+  rt::Reservation in_;  // [channels][in_capacity_]
+  std::int64_t in_capacity_ = 0;
   rt::Reservation chunk_in_;   // [channels][segment]
   rt::Reservation chunk_out_;  // [sources][channels][segment]
   rt::Reservation weight_;     // [segment]

@@ -19,19 +19,25 @@ namespace {
 // Runs the separator over the reference mix, pushing `piece` frames at a time, and returns
 // [S][C][T] planar stems.
 std::vector<float> separate(ModelBag& bag, const std::vector<float>& mix, std::int64_t T,
-                            std::int64_t piece, rt::MemoryBudget& budget) {
+                            std::int64_t piece, rt::MemoryBudget& budget,
+                            bool length_known = true) {
   const int C = bag.audio_channels(), S = bag.num_sources();
-  ChunkedSeparator sep(bag, T, {}, budget);
+  ChunkedSeparator sep(bag, length_known ? T : ChunkedSeparator::kUnknownLength, {}, budget);
   std::vector<float> out(static_cast<std::size_t>(S) * C * T, NAN);
   std::vector<float> frames(static_cast<std::size_t>(piece) * C);
   std::int64_t read = 0, written = 0;
   while (!sep.done()) {
-    while (sep.frames_wanted() > 0) {
-      const std::int64_t n = std::min(piece, sep.frames_wanted());
+    if (!sep.ready()) {
+      if (read == T) {  // end of a stream of unknown length
+        sep.finish();
+        continue;
+      }
+      const std::int64_t n = std::min({piece, sep.frames_wanted(), T - read});
       for (std::int64_t t = 0; t < n; ++t)
         for (int c = 0; c < C; ++c) frames[t * C + c] = mix[c * T + read + t];
       sep.push(frames.data(), n);
       read += n;
+      continue;
     }
     const std::int64_t got = sep.process();
     EXPECT_EQ(sep.output_start(), written);
@@ -46,17 +52,18 @@ std::vector<float> separate(ModelBag& bag, const std::vector<float>& mix, std::i
   return out;
 }
 
-void check_separated(const std::string& name, std::int64_t piece) {
+void check_separated(const std::string& name, std::int64_t piece, bool length_known = true) {
   rt::MemoryBudget budget(512u << 20);
   ModelBag bag = ModelBag::load(test::model_dir(name), budget);
   const auto ref = test::reference(name);
   const auto mix = ref.load_f32("mix");
   const auto expected = ref.load_f32("separated");
   const auto T = static_cast<std::int64_t>(mix.size() / 2);
-  const auto out = separate(bag, mix, T, piece, budget);
+  const auto out = separate(bag, mix, T, piece, budget, length_known);
   const auto e = test::compare(out, expected);
-  std::printf("%s separated (pieces of %lld) max-abs %.3g  rel-L2 %.3g\n", name.c_str(),
-              static_cast<long long>(piece), e.max_abs, e.rel_l2);
+  std::printf("%s separated (pieces of %lld%s) max-abs %.3g  rel-L2 %.3g\n", name.c_str(),
+              static_cast<long long>(piece), length_known ? "" : ", length unknown", e.max_abs,
+              e.rel_l2);
   EXPECT_LE(e.rel_l2, 1e-4);
   EXPECT_LE(e.max_abs, 1e-4);
 }
@@ -66,6 +73,11 @@ TEST(HTDemucsSeparator, Small4MatchesApplyModel) {
 }
 TEST(HTDemucsSeparator, Small6MatchesApplyModel) {
   check_separated("small6", 100000);
+}
+
+TEST(HTDemucsSeparator, StreamOfUnknownLength) {
+  check_separated("small4", 777, false);
+  check_separated("small6", 100000, false);
 }
 
 TEST(HTDemucsSeparator, ChunkPlanMatchesReference) {
