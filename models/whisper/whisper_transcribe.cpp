@@ -1,0 +1,225 @@
+#include "models/whisper/whisper_transcribe.hpp"
+
+#include "dsp/log_mel.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace earshot::models::whisper {
+namespace {
+constexpr int kFramesPerWindow = 3000;
+constexpr double kHopSeconds = 160.0 / 16000.0;
+
+bool blank(const std::string& s) {
+  return s.find_first_not_of(" \t\n\r\f\v") == std::string::npos;
+}
+}  // namespace
+
+std::vector<float> whisper_log_mel_padded(std::span<const float> audio, int n_mels) {
+  for (float s : audio)
+    if (!std::isfinite(s))
+      throw std::invalid_argument("whisper: audio contains NaN or infinite samples");
+  std::vector<float> padded(audio.size() + dsp::WhisperAudio::kChunkSamples, 0.0f);
+  std::copy(audio.begin(), audio.end(), padded.begin());
+  dsp::WhisperLogMel mel(static_cast<std::size_t>(n_mels), padded.size());
+  const std::size_t frames = dsp::WhisperLogMel::frames_for(padded.size());
+  std::vector<float> out(static_cast<std::size_t>(n_mels) * frames);
+  mel.log_mel_frames(padded, out);
+  dsp::WhisperLogMel::normalize(out);
+  return out;
+}
+
+WhisperTranscriber::WhisperTranscriber(const WhisperModel& model, rt::MemoryBudget& budget,
+                                       int max_group)
+    : model_(model),
+      encoder_(model, budget),
+      decoding_(model, budget, max_group),
+      window_(budget.reserve_array<float>(
+          "whisper mel window",
+          static_cast<std::size_t>(model.config.n_mels) * model.config.n_mel_frames())),
+      features_(budget.reserve_array<float>(
+          "whisper audio features",
+          static_cast<std::size_t>(model.config.n_audio_ctx) * model.config.d_model)) {}
+
+void WhisperTranscriber::set_text_decoder(TextDecoder decoder) {
+  text_decoder_ = decoder;
+  decoding_.set_text_decoder(std::move(decoder));
+}
+
+void WhisperTranscriber::encode(const float* mel_window) {
+  encoder_.forward(mel_window, model_.config.n_mels, model_.config.n_mel_frames(),
+                   features_.as<float>().data());
+  decoding_.set_audio(features_.as<float>().data());
+}
+
+DecodingResult WhisperTranscriber::decode_window(const float* mel_window,
+                                                 const DecodingOptions& options) {
+  encode(mel_window);
+  return decoding_.decode(options);
+}
+
+std::vector<std::pair<std::string, float>> WhisperTranscriber::detect_language(
+    const float* mel_window) {
+  encode(mel_window);
+  return decoding_.detect_language();
+}
+
+DecodingResult WhisperTranscriber::decode_with_fallback(const TranscribeOptions& o,
+                                                        DecodingOptions decode) {
+  DecodingResult result;
+  const std::vector<float> temps =
+      o.temperatures.empty() ? std::vector<float>{0.0f} : o.temperatures;
+  for (float t : temps) {
+    DecodingOptions opt = decode;
+    opt.temperature = t;
+    if (t > 0.0f)
+      opt.beam_size = 0;  // beam search only at temperature 0
+    else
+      opt.best_of = 1;  // best_of only when sampling
+    result = decoding_.decode(opt);
+    bool needs_fallback = false;
+    if (o.compression_ratio_threshold && result.compression_ratio > *o.compression_ratio_threshold)
+      needs_fallback = true;  // too repetitive
+    if (o.logprob_threshold && result.avg_logprob < *o.logprob_threshold)
+      needs_fallback = true;  // too unlikely
+    if (o.no_speech_threshold && result.no_speech_prob > *o.no_speech_threshold &&
+        o.logprob_threshold && result.avg_logprob < *o.logprob_threshold)
+      needs_fallback = false;  // silence: nothing better to find
+    if (!needs_fallback) break;
+  }
+  return result;
+}
+
+Transcript WhisperTranscriber::transcribe(std::span<const float> mel, int n_frames,
+                                          const TranscribeOptions& o) {
+  const WhisperConfig& c = model_.config;
+  const SpecialTokenIds& ids = model_.tokens;
+  if (n_frames < kFramesPerWindow ||
+      mel.size() != static_cast<std::size_t>(c.n_mels) * static_cast<std::size_t>(n_frames))
+    throw std::invalid_argument("whisper transcribe: mel must be [" + std::to_string(c.n_mels) +
+                                ", frames >= 3000] (audio + 30 s padding)");
+  const int content_frames = n_frames - kFramesPerWindow;
+  float* window = window_.as<float>().data();
+  // pad_or_trim: a slice of the mel, zero-padded (in the log-mel domain) to 3000 frames.
+  auto load_window = [&](int seek, int size) {
+    std::fill_n(window, static_cast<std::size_t>(c.n_mels) * kFramesPerWindow, 0.0f);
+    for (int m = 0; m < c.n_mels; ++m)
+      std::memcpy(window + static_cast<std::size_t>(m) * kFramesPerWindow,
+                  mel.data() + static_cast<std::size_t>(m) * n_frames + seek,
+                  sizeof(float) * static_cast<std::size_t>(size));
+  };
+
+  Transcript transcript;
+  DecodingOptions decode = o.decode;
+  if (decode.language.empty()) {
+    if (!ids.multilingual) {
+      decode.language = "en";
+    } else {
+      load_window(0, kFramesPerWindow);  // the first 30 s of the padded mel
+      const auto probs = detect_language(window);
+      decode.language = std::max_element(probs.begin(), probs.end(), [](auto& a, auto& b) {
+                          return a.second < b.second;
+                        })->first;
+    }
+  }
+  transcript.language = decode.language;
+
+  const int input_stride = c.n_mel_frames() / c.n_audio_ctx;  // 2 mel frames per token
+  const double time_precision = input_stride * kHopSeconds;   // 0.02 s
+  std::vector<int> all_tokens(o.initial_prompt);
+  std::size_t prompt_reset_since = 0;
+  int seek = 0;
+  while (seek < content_frames) {
+    const double time_offset = seek * kHopSeconds;
+    const int segment_size = std::min(kFramesPerWindow, content_frames - seek);
+    const double segment_duration = segment_size * kHopSeconds;
+    load_window(seek, segment_size);
+    encode(window);
+    decode.prompt.assign(all_tokens.begin() + static_cast<std::ptrdiff_t>(prompt_reset_since),
+                         all_tokens.end());
+    const DecodingResult result = decode_with_fallback(o, decode);
+    const std::vector<int>& tokens = result.tokens;
+
+    if (o.no_speech_threshold) {
+      bool skip = result.no_speech_prob > *o.no_speech_threshold;
+      if (o.logprob_threshold && result.avg_logprob > *o.logprob_threshold) skip = false;
+      if (skip) {
+        seek += segment_size;  // silence: go to the next window
+        continue;
+      }
+    }
+
+    std::vector<TranscriptSegment> current;
+    auto add_segment = [&](double start, double end, std::vector<int> seg_tokens) {
+      TranscriptSegment s;
+      s.seek = seek;
+      s.start = start;
+      s.end = end;
+      std::vector<int> text_tokens;
+      for (int t : seg_tokens)
+        if (t < ids.eot) text_tokens.push_back(t);
+      if (text_decoder_) s.text = text_decoder_(text_tokens);
+      s.tokens = std::move(seg_tokens);
+      s.temperature = result.temperature;
+      s.avg_logprob = result.avg_logprob;
+      s.compression_ratio = result.compression_ratio;
+      s.no_speech_prob = result.no_speech_prob;
+      current.push_back(std::move(s));
+    };
+
+    const std::size_t n = tokens.size();
+    auto is_ts = [&](std::size_t i) { return tokens[i] >= ids.timestamp_begin; };
+    const bool single_timestamp_ending = n >= 2 && !is_ts(n - 2) && is_ts(n - 1);
+    std::vector<std::size_t> slices;  // starts of the segments after consecutive timestamps
+    for (std::size_t i = 1; i < n; ++i)
+      if (is_ts(i - 1) && is_ts(i)) slices.push_back(i);
+    if (!slices.empty()) {
+      if (single_timestamp_ending) slices.push_back(n);
+      std::size_t last_slice = 0;
+      for (std::size_t cur : slices) {
+        std::vector<int> seg(tokens.begin() + static_cast<std::ptrdiff_t>(last_slice),
+                             tokens.begin() + static_cast<std::ptrdiff_t>(cur));
+        const int start_pos = seg.front() - ids.timestamp_begin;
+        const int end_pos = seg.back() - ids.timestamp_begin;
+        add_segment(time_offset + start_pos * time_precision,
+                    time_offset + end_pos * time_precision, std::move(seg));
+        last_slice = cur;
+      }
+      if (single_timestamp_ending) {
+        seek += segment_size;  // no speech after the last timestamp
+      } else {
+        const int last_timestamp_pos = tokens[last_slice - 1] - ids.timestamp_begin;
+        // Resume at the last complete timestamp. The reference would decode the same window
+        // forever if that is <|0.00|>; move on by a whole window instead.
+        seek += last_timestamp_pos > 0 ? last_timestamp_pos * input_stride : segment_size;
+      }
+    } else {
+      double duration = segment_duration;
+      int last_ts = -1;
+      for (int t : tokens)
+        if (t >= ids.timestamp_begin) last_ts = t;
+      if (last_ts >= 0 && last_ts != ids.timestamp_begin)
+        duration = (last_ts - ids.timestamp_begin) * time_precision;
+      add_segment(time_offset, time_offset + duration, tokens);
+      seek += segment_size;
+    }
+
+    // Instantaneous or (when text is known) empty segments carry nothing.
+    for (auto& s : current)
+      if (s.start == s.end || (text_decoder_ && blank(s.text))) {
+        s.text.clear();
+        s.tokens.clear();
+      }
+    for (auto& s : current) {
+      all_tokens.insert(all_tokens.end(), s.tokens.begin(), s.tokens.end());
+      transcript.segments.push_back(std::move(s));
+    }
+    if (!o.condition_on_previous_text || result.temperature > 0.5f)
+      prompt_reset_since = all_tokens.size();
+  }
+  return transcript;
+}
+
+}  // namespace earshot::models::whisper
