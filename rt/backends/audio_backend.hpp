@@ -8,6 +8,7 @@
 // The destructor stops and closes.
 //
 // The process callback is planar: in[c][i] is sample i of input channel c, out[c][i] likewise.
+// A backend with no input (or no output) channels passes in == nullptr (out == nullptr).
 // It runs on the audio thread, so it must not allocate, free, lock, do I/O, log or wait. The
 // backends themselves obey the same rule inside their callbacks: every buffer is allocated in
 // open()/start(). Output buffers arrive zeroed only where a backend says so; a processor must

@@ -84,7 +84,8 @@ bool FileBackend::run_period(std::uint64_t& content_frames) {
     for (std::size_t i = 0; i < got; ++i) dst[i] = file_frames_[i * file_ch + (c % file_ch)];
     std::fill(dst + got, dst + period, 0.0f);
   }
-  processor_->process(in_ptrs_.data(), out_ptrs_.data(), period);
+  processor_->process(in_ptrs_.empty() ? nullptr : in_ptrs_.data(),
+                      out_ptrs_.empty() ? nullptr : out_ptrs_.data(), period);
   if (!options_.real_time) processor_->wait_until_caught_up();
 
   // Output frame t of the stream is content frame t - skip.

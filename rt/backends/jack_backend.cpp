@@ -196,7 +196,7 @@ int JackBackend::process_callback(jack_nframes_t frames, void* arg) {
     self->out_buffers_[c] = static_cast<float*>(jack_port_get_buffer(self->outputs_[c], frames));
   if (self->processor_ != nullptr) {
     self->processor_->process(self->inputs_.empty() ? nullptr : self->in_buffers_.data(),
-                              self->out_buffers_.data(), frames);
+                              self->outputs_.empty() ? nullptr : self->out_buffers_.data(), frames);
   } else {
     for (float* out : self->out_buffers_) std::memset(out, 0, frames * sizeof(float));
   }

@@ -148,7 +148,8 @@ void RingPipeline::process_chunk(const float* const* in, float* const* out, std:
   const std::uint32_t got =
       static_cast<std::uint32_t>(std::min<std::size_t>(out_ring_.read_available() / co, frames));
   out_ring_.read(std::span<float>(scratch, static_cast<std::size_t>(got) * co));
-  for (std::uint32_t c = 0; c < co; ++c) {
+  // A backend without outputs (capture only) passes out == nullptr: the ring is still drained.
+  for (std::uint32_t c = 0; out != nullptr && c < co; ++c) {
     float* dst = out[c] + offset;
     for (std::uint32_t i = 0; i < got; ++i) dst[i] = scratch[i * co + c];
     for (std::uint32_t i = got; i < frames; ++i) dst[i] = 0.0f;

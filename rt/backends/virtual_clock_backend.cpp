@@ -77,7 +77,8 @@ void VirtualClockBackend::run_one_period() noexcept {
   if (input_fill_) {
     input_fill_(in_ptrs_.data(), config_.input_channels, frames, first);
   }
-  processor_->process(in_ptrs_.data(), out_ptrs_.data(), frames);
+  processor_->process(in_ptrs_.empty() ? nullptr : in_ptrs_.data(),
+                      out_ptrs_.empty() ? nullptr : out_ptrs_.data(), frames);
   if (output_sink_) output_sink_(out_ptrs_.data(), config_.output_channels, frames, first);
   const std::uint64_t now = first + frames;
   frames_elapsed_.store(now, std::memory_order_release);
