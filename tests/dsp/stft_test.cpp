@@ -145,7 +145,8 @@ TEST(Stft, InverseHonoursLengthAndZeroFillsPastTheEnd) {
   std::vector<float> shorter(500);
   stft.inverse(spec, frames, shorter);
   for (std::size_t i = 0; i < shorter.size(); ++i) ASSERT_NEAR(shorter[i], x[i], 1e-5);
-  // Available: n_fft + hop*(frames-1) - n_fft/2 = 64 + 16*62 - 32 = 1024 samples; the rest is zero (torch pads).
+  // Available: n_fft + hop*(frames-1) - n_fft/2 = 64 + 16*62 - 32 = 1024 samples; the rest is zero
+  // (torch pads).
   std::vector<float> longer(1500, 123.0f);
   stft.inverse(spec, frames, longer);
   for (std::size_t i = 0; i < n; ++i) ASSERT_NEAR(longer[i], x[i], 1e-5);
