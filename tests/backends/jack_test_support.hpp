@@ -124,6 +124,7 @@ class TestJackClient {
   bool ok() const { return client_ != nullptr && port_ != nullptr; }
   jack_client_t* client() const { return client_; }
   std::string port_name() const { return jack_port_name(port_); }
+  jack_port_t* port() const { return port_; }
 
   void arm() { armed_.store(true); }
   bool started() const { return started_.load(); }
