@@ -1,0 +1,218 @@
+// `earshot transcribe`: offline transcription of audio files with Whisper, in 30-second windows
+// with openai/whisper's transcribe() logic (seek by timestamps, temperature fallback,
+// previous-text conditioning). Output as plain text, JSON (segments with token ids), SRT or VTT.
+#include "apps/command.hpp"
+#include "dsp/audio_file.hpp"
+#include "models/whisper/tokenizer.hpp"
+#include "models/whisper/whisper_transcribe.hpp"
+#include "rt/memory_budget.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace earshot::app {
+namespace {
+
+namespace ww = earshot::models::whisper;
+
+struct TranscribeCli {
+  std::string model;
+  std::vector<std::string> files;
+  std::string format = "text";
+  std::string language;
+  std::string task = "transcribe";
+  float temperature = 0.0f;
+  bool no_fallback = false;
+  int max_tokens = 0;
+  bool no_timestamps = false;
+  bool timestamps = false;
+  int beam_size = 0;
+  int best_of = 5;
+  std::string initial_prompt;
+  bool no_condition = false;
+  std::string tokenizer;
+  std::size_t budget_mb = 0;
+};
+
+std::size_t default_budget_mb() {
+  // Half of the machine's memory: room for the model without starving the rest of the system.
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return 4096;
+  return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 2 / (1u << 20);
+}
+
+std::string clock_time(double seconds, char decimal_marker) {
+  if (!(seconds >= 0.0)) seconds = 0.0;
+  const long long ms = std::llround(seconds * 1000.0);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld%c%03lld", ms / 3600000, ms / 60000 % 60,
+                ms / 1000 % 60, decimal_marker, ms % 1000);
+  return buf;
+}
+
+std::string strip(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\n\r");
+  if (b == std::string::npos) return {};
+  return s.substr(b, s.find_last_not_of(" \t\n\r") - b + 1);
+}
+
+void print_transcript(const TranscribeCli& o, const std::string& file, const ww::Transcript& t,
+                      bool many_files) {
+  if (o.format == "json") {
+    nlohmann::json doc;
+    if (many_files) doc["file"] = file;
+    doc["language"] = t.language;
+    doc["segments"] = nlohmann::json::array();
+    for (const auto& s : t.segments) {
+      doc["segments"].push_back({{"start", s.start},
+                                 {"end", s.end},
+                                 {"text", s.text},
+                                 {"tokens", s.tokens},
+                                 {"seek", s.seek},
+                                 {"temperature", s.temperature},
+                                 {"avg_logprob", s.avg_logprob},
+                                 {"compression_ratio", s.compression_ratio},
+                                 {"no_speech_prob", s.no_speech_prob}});
+    }
+    std::printf("%s\n", doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return;
+  }
+  if (o.format == "vtt") std::printf("WEBVTT\n\n");
+  int index = 1;
+  for (const auto& s : t.segments) {
+    const std::string text = strip(s.text);
+    if (text.empty()) continue;
+    if (o.format == "srt") {
+      std::printf("%d\n%s --> %s\n%s\n\n", index++, clock_time(s.start, ',').c_str(),
+                  clock_time(s.end, ',').c_str(), text.c_str());
+    } else if (o.format == "vtt") {
+      std::printf("%s --> %s\n%s\n\n", clock_time(s.start, '.').c_str(),
+                  clock_time(s.end, '.').c_str(), text.c_str());
+    } else if (o.timestamps) {
+      std::printf("[%s --> %s] %s\n", clock_time(s.start, '.').c_str(),
+                  clock_time(s.end, '.').c_str(), text.c_str());
+    } else {
+      std::printf("%s\n", text.c_str());
+    }
+  }
+}
+
+int run_transcribe(const TranscribeCli& o) {
+  if (o.task != "transcribe" && o.task != "translate")
+    throw std::invalid_argument("--task must be transcribe or translate");
+  if (!(o.temperature >= 0.0f && o.temperature <= 1.0f))
+    throw std::invalid_argument("--temperature must be in [0, 1]");
+  if (o.beam_size < 0 || o.beam_size > 16) throw std::invalid_argument("--beam-size must be 0..16");
+  if (o.best_of < 1 || o.best_of > 16) throw std::invalid_argument("--best-of must be 1..16");
+  if (o.max_tokens < 0) throw std::invalid_argument("--max-tokens must be >= 0");
+
+  rt::MemoryBudget budget((o.budget_mb ? o.budget_mb : default_budget_mb()) << 20);
+  const auto model = ww::WhisperModel::load(o.model, budget);
+  if (o.max_tokens > model->config.n_text_ctx / 2)
+    throw std::invalid_argument("--max-tokens may be at most " +
+                                std::to_string(model->config.n_text_ctx / 2));
+  if (!o.language.empty() && model->tokens.multilingual)
+    model->tokens.language_token(o.language);  // unknown codes fail before any audio work
+
+  // Tokenizer: --tokenizer DIR first, then the model directory. Without one, JSON output still
+  // carries token ids (text empty); the other formats need text.
+  std::optional<ww::Tokenizer> tokenizer;
+  try {
+    std::vector<std::filesystem::path> dirs;
+    if (!o.tokenizer.empty()) dirs.emplace_back(o.tokenizer);
+    dirs.emplace_back(o.model);
+    tokenizer.emplace(ww::Tokenizer::load(dirs));
+  } catch (const std::exception& e) {
+    if (!o.tokenizer.empty() || o.format != "json" || !o.initial_prompt.empty())
+      throw std::runtime_error(std::string("tokenizer: ") + e.what());
+    std::fprintf(stderr, "earshot transcribe: warning: no tokenizer (%s); text left empty\n",
+                 e.what());
+  }
+  if (tokenizer && tokenizer->vocab_size() != model->config.n_vocab)
+    throw std::runtime_error("tokenizer has " + std::to_string(tokenizer->vocab_size()) +
+                             " tokens but the model has " + std::to_string(model->config.n_vocab));
+
+  ww::TranscribeOptions t;
+  t.decode.language = o.language;
+  t.decode.translate = o.task == "translate";
+  t.decode.sample_len = o.max_tokens;
+  t.decode.without_timestamps = o.no_timestamps;
+  t.decode.beam_size = o.beam_size;
+  t.decode.best_of = o.best_of;
+  t.decode.seed = 1;
+  t.condition_on_previous_text = !o.no_condition;
+  t.temperatures.clear();
+  if (o.no_fallback) {
+    t.temperatures.push_back(o.temperature);
+  } else {
+    // The reference CLI: temperature, temperature + 0.2, ... up to 1.0.
+    for (int i = 0; o.temperature + 0.2f * i <= 1.0f + 1e-6f; ++i)
+      t.temperatures.push_back(o.temperature + 0.2f * static_cast<float>(i));
+  }
+  if (!o.initial_prompt.empty())
+    t.initial_prompt = tokenizer->encode(" " + strip(o.initial_prompt));
+
+  const int group = std::max({1, o.beam_size, o.best_of});
+  ww::WhisperTranscriber transcriber(*model, budget, group);
+  if (tokenizer) {
+    const ww::Tokenizer* tok = &*tokenizer;
+    transcriber.set_text_decoder([tok](std::span<const int> ids) { return tok->decode(ids); });
+  }
+
+  for (const auto& file : o.files) {
+    const auto audio = dsp::read_audio_mono_16k(file);
+    if (audio.non_finite_replaced != 0)
+      std::fprintf(stderr, "earshot transcribe: warning: %zu NaN/Inf samples in %s read as 0\n",
+                   audio.non_finite_replaced, file.c_str());
+    const auto mel = ww::whisper_log_mel_padded(audio.samples, model->config.n_mels);
+    const int frames =
+        static_cast<int>(mel.size() / static_cast<std::size_t>(model->config.n_mels));
+    const auto transcript = transcriber.transcribe(mel, frames, t);
+    print_transcript(o, file, transcript, o.files.size() > 1);
+  }
+  return 0;
+}
+
+const RegisterCommand kTranscribe{Command{
+    "transcribe", "Transcribe audio files with a Whisper model (Hugging Face directory)",
+    [](CLI::App& sub) -> RunFn {
+      auto o = std::make_shared<TranscribeCli>();
+      sub.add_option("--model", o->model,
+                     "Whisper model directory (config.json, model.safetensors)")
+          ->required();
+      sub.add_option("files", o->files, "Audio files (any format libsndfile reads)")->required();
+      sub.add_option("--format", o->format, "Output: text, json, srt or vtt")
+          ->check(CLI::IsMember({"text", "json", "srt", "vtt"}));
+      sub.add_option("--language", o->language, "Language code (default: detect)");
+      sub.add_option("--task", o->task, "transcribe or translate (to English)")
+          ->check(CLI::IsMember({"transcribe", "translate"}));
+      sub.add_option("--temperature", o->temperature, "Sampling temperature of the first try");
+      sub.add_flag("--no-fallback", o->no_fallback,
+                   "Do not retry at higher temperatures (compression ratio > 2.4 or "
+                   "avg log-prob < -1)");
+      sub.add_option("--max-tokens", o->max_tokens,
+                     "Most tokens sampled per 30 s window (default n_text_ctx / 2 = 224)");
+      sub.add_flag("--no-timestamps", o->no_timestamps, "Decode without timestamp tokens");
+      sub.add_flag("--timestamps", o->timestamps, "Text format: show [start --> end]");
+      sub.add_option("--beam-size", o->beam_size, "Beam search with this many beams (e.g. 5)");
+      sub.add_option("--best-of", o->best_of, "Candidates sampled when temperature > 0");
+      sub.add_option("--initial-prompt", o->initial_prompt, "Text to condition the first window");
+      sub.add_flag("--no-condition-on-previous-text", o->no_condition,
+                   "Do not feed the previous window's text as the prompt");
+      sub.add_option("--tokenizer", o->tokenizer,
+                     "Directory with tokenizer files (default: the model directory)");
+      sub.add_option("--budget-mb", o->budget_mb, "Memory budget in MiB (default: half of RAM)");
+      return [o] { return run_transcribe(*o); };
+    }}};
+
+}  // namespace
+}  // namespace earshot::app
