@@ -132,9 +132,10 @@ std::vector<std::byte> npy_encode_i64(std::span<const std::int64_t> values,
 }
 
 NpyArray npy_decode(std::span<const std::byte> bytes, const std::string& label) {
-  if (bytes.size() < 10 || std::memcmp(bytes.data(), kMagic, 6) != 0) {
+  if (bytes.size() < 6 || std::memcmp(bytes.data(), kMagic, 6) != 0) {
     throw CodeFileError(label + ": not a .npy file (bad magic)");
   }
+  if (bytes.size() < 10) throw CodeFileError(label + ": truncated .npy header");
   const int major = static_cast<int>(bytes[6]);
   const int len_bytes = major == 1 ? 2 : (major == 2 || major == 3) ? 4 : 0;
   if (len_bytes == 0)
