@@ -50,15 +50,24 @@ std::string bytes_to_byte_level(std::string_view bytes) {
 }
 
 std::optional<std::string> byte_level_to_bytes(std::string_view text) {
+  const ByteTables& t = tables();
   std::string out;
   out.reserve(text.size());
   std::size_t pos = 0;
   while (pos < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[pos]);
+    if (lead < 0x80) {  // printable ASCII stands for itself; controls and space are not used
+      if (t.from_char[lead] < 0) return std::nullopt;
+      out.push_back(static_cast<char>(lead));
+      ++pos;
+      continue;
+    }
     const unicode::Utf8Step step = unicode::decode_utf8_step(text, pos);
-    if (step.status != unicode::Utf8Status::kValid) return std::nullopt;
-    const auto byte = char_to_byte(step.code_point);
-    if (!byte) return std::nullopt;
-    out.push_back(static_cast<char>(*byte));
+    if (step.status != unicode::Utf8Status::kValid || step.code_point >= t.from_char.size() ||
+        t.from_char[step.code_point] < 0) {
+      return std::nullopt;
+    }
+    out.push_back(static_cast<char>(t.from_char[step.code_point]));
     pos += step.length;
   }
   return out;

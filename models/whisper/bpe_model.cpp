@@ -3,22 +3,18 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "models/whisper/bpe_byte_level.hpp"
 #include "models/whisper/tokenizer_error.hpp"
 
 namespace earshot::models::whisper::bpe {
 
 BpeModel::BpeModel(std::vector<std::string> token_bytes,
-                   const std::vector<std::pair<int, int>>& merges, const std::string& where)
-    : token_bytes_(std::move(token_bytes)) {
-  const int n = size();
-  id_of_bytes_.reserve(token_bytes_.size());
-  for (int id = 0; id < n; ++id) {
-    const auto [it, inserted] =
-        id_of_bytes_.emplace(token_bytes_[static_cast<std::size_t>(id)], id);
-    if (!inserted) {
-      throw TokenizerError(where + ": tokens " + std::to_string(it->second) + " and " +
-                           std::to_string(id) + " have the same bytes");
-    }
+                   const std::vector<std::pair<std::string, std::string>>& merges,
+                   const std::string& where)
+    : token_bytes_(std::move(token_bytes)), merge_count_(merges.size()) {
+  if (const int duplicate = id_of_bytes_.build(token_bytes_); duplicate >= 0) {
+    throw TokenizerError(where + ": two tokens have the same bytes as token " +
+                         std::to_string(duplicate));
   }
   for (int b = 0; b < 256; ++b) {
     const char byte = static_cast<char>(b);
@@ -34,31 +30,28 @@ BpeModel::BpeModel(std::vector<std::string> token_bytes,
   merges_.reserve(merges.size());
   std::string joined;
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
-    const auto [left, right] = merges[rank];
-    if (left < 0 || left >= n || right < 0 || right >= n) {
-      throw TokenizerError(where + ": merge " + std::to_string(rank) +
-                           " refers to a token outside the vocabulary");
+    const auto& [left_bytes, right_bytes] = merges[rank];
+    const int left = find(left_bytes);
+    const int right = find(right_bytes);
+    if (left < 0 || right < 0) {
+      throw TokenizerError(where + ": merge " + std::to_string(rank) + " uses \"" +
+                           bytes_to_byte_level(left < 0 ? left_bytes : right_bytes) +
+                           "\", which is not in the vocabulary");
     }
-    joined = bytes_of(left);
-    joined += bytes_of(right);
+    joined = left_bytes;
+    joined += right_bytes;
     const int result = find(joined);
     if (result < 0) {
-      throw TokenizerError(where + ": merge " + std::to_string(rank) +
-                           " produces a token that is not in the vocabulary");
+      throw TokenizerError(where + ": merge " + std::to_string(rank) + " produces \"" +
+                           bytes_to_byte_level(joined) + "\", which is not in the vocabulary");
     }
     // A repeated pair keeps its first (lowest) rank, as Hugging Face tokenizers does.
-    merges_.emplace(pair_key(left, right), Merge{static_cast<int>(rank), result});
+    merges_.insert(left, right, {static_cast<std::int32_t>(rank), result});
   }
 }
 
 int BpeModel::find(std::string_view bytes) const {
-  const auto it = id_of_bytes_.find(bytes);
-  return it == id_of_bytes_.end() ? -1 : it->second;
-}
-
-const BpeModel::Merge* BpeModel::find_merge(int left, int right) const {
-  const auto it = merges_.find(pair_key(left, right));
-  return it == merges_.end() ? nullptr : &it->second;
+  return id_of_bytes_.find(token_bytes_, bytes);
 }
 
 void BpeModel::encode_piece(std::string_view piece, std::vector<int>& out) const {
@@ -99,7 +92,7 @@ void BpeModel::encode_piece(std::string_view piece, std::vector<int>& out) const
   const auto consider = [&](int left) {
     const int right = symbols[left].next;
     if (right < 0) return;
-    if (const Merge* m = find_merge(symbols[left].id, symbols[right].id)) {
+    if (const MergeResult* m = merges_.find(symbols[left].id, symbols[right].id)) {
       heap.push_back({m->rank, left, symbols[left].id, symbols[right].id, m->result});
       std::push_heap(heap.begin(), heap.end(), after);
     }

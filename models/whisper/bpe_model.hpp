@@ -8,9 +8,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+
 #include <utility>
 #include <vector>
+#include "models/whisper/bpe_tables.hpp"
 
 namespace earshot::models::whisper::bpe {
 
@@ -18,13 +19,14 @@ class BpeModel {
  public:
   BpeModel() = default;
   // token_bytes[id] is the raw byte string of text token id (ids 0..n-1, all distinct);
-  // merges[rank] = (left id, right id), whose concatenation must itself be a token.
-  // Throws TokenizerError (message prefixed by `where`) on inconsistent input.
-  BpeModel(std::vector<std::string> token_bytes, const std::vector<std::pair<int, int>>& merges,
+  // merges[rank] = (left bytes, right bytes): two tokens whose concatenation is a token.
+  // Throws TokenizerError (message prefixed by `where`, the file) on inconsistent input.
+  BpeModel(std::vector<std::string> token_bytes,
+           const std::vector<std::pair<std::string, std::string>>& merges,
            const std::string& where);
 
   int size() const { return static_cast<int>(token_bytes_.size()); }
-  std::size_t merge_count() const { return merges_.size(); }
+  std::size_t merge_count() const { return merge_count_; }
   const std::string& bytes_of(int id) const { return token_bytes_[static_cast<std::size_t>(id)]; }
   // Id of the token with exactly these bytes, or -1.
   int find(std::string_view bytes) const;
@@ -33,20 +35,11 @@ class BpeModel {
   void encode_piece(std::string_view piece, std::vector<int>& out) const;
 
  private:
-  struct Merge {
-    int rank;
-    int result;
-  };
-  static std::uint64_t pair_key(int left, int right) {
-    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(left)) << 32) |
-           static_cast<std::uint32_t>(right);
-  }
-  const Merge* find_merge(int left, int right) const;
-
   std::vector<std::string> token_bytes_;
-  std::unordered_map<std::string_view, int> id_of_bytes_;  // views into token_bytes_
+  TokenIdTable id_of_bytes_;
   int byte_token_[256] = {};
-  std::unordered_map<std::uint64_t, Merge> merges_;
+  MergeTable merges_;
+  std::size_t merge_count_ = 0;  // lines in the file (a repeated pair counts once in merges_)
 };
 
 }  // namespace earshot::models::whisper::bpe

@@ -4,11 +4,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string_view>
-#include <unordered_map>
 
 #include "models/core/json_file.hpp"
 #include "models/whisper/bpe_byte_level.hpp"
 #include "models/whisper/tokenizer_error.hpp"
+#include "models/whisper/tokenizer_json_sax.hpp"
 
 namespace earshot::models::whisper {
 
@@ -44,67 +44,28 @@ std::string read_text_file(const fs::path& path) {
   return std::move(text).str();
 }
 
-// Byte-level spelling -> id, plus token_bytes[id]; checks the ids are exactly 0..n-1.
-struct ParsedVocab {
-  std::unordered_map<std::string, int> id_of_spelling;
-  std::vector<std::string> token_bytes;
-};
-
-ParsedVocab parse_vocab(const nlohmann::json& vocab, const fs::path& file) {
-  if (!vocab.is_object() || vocab.empty()) {
+// token_bytes[id] from (bytes, id) entries; the ids must be exactly 0..n-1.
+std::vector<std::string> place_vocab(std::vector<std::pair<std::string, long long>>& entries,
+                                     const fs::path& file) {
+  if (entries.empty()) {
     throw TokenizerError(quoted(file) + ": the vocabulary is not a non-empty JSON object");
   }
-  ParsedVocab out;
-  out.id_of_spelling.reserve(vocab.size());
-  out.token_bytes.resize(vocab.size());
-  std::vector<bool> seen(vocab.size(), false);
-  for (const auto& [spelling, value] : vocab.items()) {
-    if (!value.is_number_integer()) {
-      throw TokenizerError(quoted(file) + ": the id of token \"" + spelling +
-                           "\" is not an integer");
-    }
-    const auto id = value.get<long long>();
-    if (id < 0 || id >= static_cast<long long>(vocab.size())) {
-      throw TokenizerError(quoted(file) + ": token \"" + spelling + "\" has id " +
-                           std::to_string(id) + ", outside 0.." + std::to_string(vocab.size() - 1) +
-                           " (ids must be contiguous)");
+  const auto n = static_cast<long long>(entries.size());
+  std::vector<std::string> token_bytes(entries.size());
+  std::vector<bool> seen(entries.size(), false);
+  for (auto& [bytes, id] : entries) {
+    if (id < 0 || id >= n) {
+      throw TokenizerError(quoted(file) + ": token \"" + bpe::bytes_to_byte_level(bytes) +
+                           "\" has id " + std::to_string(id) + ", outside 0.." +
+                           std::to_string(n - 1) + " (ids must be contiguous)");
     }
     if (seen[static_cast<std::size_t>(id)]) {
       throw TokenizerError(quoted(file) + ": id " + std::to_string(id) + " is used twice");
     }
     seen[static_cast<std::size_t>(id)] = true;
-    auto bytes = bpe::byte_level_to_bytes(spelling);
-    if (!bytes) {
-      throw TokenizerError(quoted(file) + ": token \"" + spelling +
-                           "\" is not spelled in the byte-level alphabet");
-    }
-    out.token_bytes[static_cast<std::size_t>(id)] = std::move(*bytes);
-    out.id_of_spelling.emplace(spelling, static_cast<int>(id));
+    token_bytes[static_cast<std::size_t>(id)] = std::move(bytes);
   }
-  return out;
-}
-
-int merge_part_id(const ParsedVocab& vocab, std::string_view part, const fs::path& file,
-                  std::size_t index) {
-  const auto it = vocab.id_of_spelling.find(std::string(part));
-  if (it == vocab.id_of_spelling.end()) {
-    throw TokenizerError(quoted(file) + ": merge " + std::to_string(index) + " uses \"" +
-                         std::string(part) + "\", which is not in the vocabulary");
-  }
-  return it->second;
-}
-
-// One "left right" merge line (byte-level spellings never contain a space).
-std::pair<int, int> parse_merge_line(const ParsedVocab& vocab, std::string_view line,
-                                     const fs::path& file, std::size_t index) {
-  const std::size_t space = line.find(' ');
-  if (space == std::string_view::npos || space == 0 || space + 1 >= line.size() ||
-      line.find(' ', space + 1) != std::string_view::npos) {
-    throw TokenizerError(quoted(file) + ": merge " + std::to_string(index) + " (\"" +
-                         std::string(line) + "\") is not two tokens separated by one space");
-  }
-  return {merge_part_id(vocab, line.substr(0, space), file, index),
-          merge_part_id(vocab, line.substr(space + 1), file, index)};
+  return token_bytes;
 }
 
 std::vector<AddedToken> parse_added_object(const nlohmann::json& object, const fs::path& file) {
@@ -176,11 +137,14 @@ TokenizerFiles locate_tokenizer_files(const std::vector<fs::path>& dirs) {
 }
 
 TextTokenFiles read_vocab_and_merges(const fs::path& vocab_json, const fs::path& merges_txt) {
-  ParsedVocab vocab = parse_vocab(parse_json(vocab_json), vocab_json);
-  const std::string text = read_text_file(merges_txt);
-
+  BpeJsonContents vocab = read_bpe_json(vocab_json, BpeJsonLayout::kVocabJson);
   TextTokenFiles out;
-  out.merges.reserve(vocab.token_bytes.size());
+  out.token_bytes = place_vocab(vocab.vocab, vocab_json);
+
+  const std::string text = read_text_file(merges_txt);
+  out.merges.reserve(out.token_bytes.size());
+  std::string left;
+  std::string right;
   std::size_t pos = 0;
   bool first_line = true;
   while (pos < text.size()) {
@@ -192,10 +156,14 @@ TextTokenFiles read_vocab_and_merges(const fs::path& vocab_json, const fs::path&
     const bool header = first_line && line.starts_with("#version");
     first_line = false;
     if (header || line.empty()) continue;
-    out.merges.push_back(parse_merge_line(vocab, line, merges_txt, out.merges.size()));
+    if (!split_merge_spelling(line, left, right)) {
+      throw TokenizerError(quoted(merges_txt) + ": merge " + std::to_string(out.merges.size()) +
+                           " (\"" + std::string(line) +
+                           "\") is not two byte-level tokens separated by one space");
+    }
+    out.merges.emplace_back(std::move(left), std::move(right));
   }
   if (out.merges.empty()) throw TokenizerError(quoted(merges_txt) + ": holds no merges");
-  out.token_bytes = std::move(vocab.token_bytes);
   return out;
 }
 
@@ -204,57 +172,24 @@ std::vector<AddedToken> read_added_tokens_json(const fs::path& added_tokens_json
 }
 
 TokenizerJsonContents read_tokenizer_json(const fs::path& tokenizer_json) {
-  const nlohmann::json doc = parse_json(tokenizer_json);
-  const auto model = doc.find("model");
-  if (!doc.is_object() || model == doc.end() || !model->is_object()) {
+  BpeJsonContents contents = read_bpe_json(tokenizer_json, BpeJsonLayout::kTokenizerJson);
+  if (!contents.has_model) {
     throw TokenizerError(quoted(tokenizer_json) + ": no \"model\" object");
   }
-  if (const auto type = model->find("type");
-      type != model->end() && !(type->is_string() && *type == "BPE")) {
-    throw TokenizerError(quoted(tokenizer_json) + ": model type is not \"BPE\"");
+  if (!contents.model_type.empty() && contents.model_type != "BPE") {
+    throw TokenizerError(quoted(tokenizer_json) + ": model type is \"" + contents.model_type +
+                         "\", not \"BPE\"");
   }
-  const auto vocab_it = model->find("vocab");
-  const auto merges_it = model->find("merges");
-  if (vocab_it == model->end() || merges_it == model->end() || !merges_it->is_array()) {
+  if (!contents.has_vocab || !contents.has_merges) {
     throw TokenizerError(quoted(tokenizer_json) + ": model has no \"vocab\" or \"merges\"");
   }
-
-  ParsedVocab vocab = parse_vocab(*vocab_it, tokenizer_json);
   TokenizerJsonContents out;
-  out.text.merges.reserve(merges_it->size());
-  for (const nlohmann::json& merge : *merges_it) {
-    const std::size_t index = out.text.merges.size();
-    if (merge.is_string()) {
-      out.text.merges.push_back(
-          parse_merge_line(vocab, merge.get_ref<const std::string&>(), tokenizer_json, index));
-    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() &&
-               merge[1].is_string()) {
-      out.text.merges.emplace_back(
-          merge_part_id(vocab, merge[0].get_ref<const std::string&>(), tokenizer_json, index),
-          merge_part_id(vocab, merge[1].get_ref<const std::string&>(), tokenizer_json, index));
-    } else {
-      throw TokenizerError(quoted(tokenizer_json) + ": merge " + std::to_string(index) +
-                           " is neither \"a b\" nor [\"a\", \"b\"]");
-    }
+  out.text.token_bytes = place_vocab(contents.vocab, tokenizer_json);
+  out.text.merges = std::move(contents.merges);
+  if (out.text.merges.empty()) {
+    throw TokenizerError(quoted(tokenizer_json) + ": holds no merges");
   }
-  if (out.text.merges.empty()) throw TokenizerError(quoted(tokenizer_json) + ": holds no merges");
-  out.text.token_bytes = std::move(vocab.token_bytes);
-
-  if (const auto added = doc.find("added_tokens"); added != doc.end()) {
-    if (!added->is_array()) {
-      throw TokenizerError(quoted(tokenizer_json) + ": \"added_tokens\" is not a list");
-    }
-    for (const nlohmann::json& entry : *added) {
-      const auto id = entry.find("id");
-      const auto content = entry.find("content");
-      if (!entry.is_object() || id == entry.end() || content == entry.end() ||
-          !id->is_number_integer() || !content->is_string() || id->get<long long>() < 0 ||
-          id->get<long long>() > (1 << 30)) {
-        throw TokenizerError(quoted(tokenizer_json) + ": an added token lacks a valid id/content");
-      }
-      out.added.push_back({content->get<std::string>(), id->get<int>()});
-    }
-  }
+  out.added = std::move(contents.added);
   return out;
 }
 

@@ -34,10 +34,12 @@ struct TokenizerFiles {
 // reverse), or if no directory provides the text or the special tokens.
 TokenizerFiles locate_tokenizer_files(const std::vector<std::filesystem::path>& dirs);
 
-// The BPE: token_bytes[id] = raw bytes of text token id; merges[rank] = (left id, right id).
+// The BPE as read: token_bytes[id] = raw bytes of text token id (ids checked to be exactly
+// 0..n-1); merges[rank] = (left, right) raw bytes. BpeModel checks the merges against the
+// vocabulary.
 struct TextTokenFiles {
   std::vector<std::string> token_bytes;
-  std::vector<std::pair<int, int>> merges;
+  std::vector<std::pair<std::string, std::string>> merges;
 };
 
 TextTokenFiles read_vocab_and_merges(const std::filesystem::path& vocab_json,

@@ -200,7 +200,7 @@ TEST(WhisperTokenizerFiles, CorruptVocabAndMerges) {
   dir.write("merges.txt", merges + "Ġt Ġzzzzqq\n");
   expect_load_error({dir.path()}, {"merges.txt", "merge 50000", "not in the vocabulary"});
   dir.write("merges.txt", merges + "nospace\n");
-  expect_load_error({dir.path()}, {"merges.txt", "merge 50000", "two tokens"});
+  expect_load_error({dir.path()}, {"merges.txt", "merge 50000", "separated by one space"});
   dir.write("merges.txt", "#version: 0.2\n");
   expect_load_error({dir.path()}, {"merges.txt", "no merges"});
   dir.write("merges.txt", merges);
