@@ -1,6 +1,6 @@
 #include "rt/backends/jack_backend.hpp"
 
-#include "rt/backends/audio_thread.hpp"
+#include "rt/audio_thread_guard.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -106,7 +106,6 @@ void JackBackend::start(AudioProcessor& processor) {
   if (client_ == nullptr) throw BackendError("jack backend: start() before open()");
   if (finished()) throw BackendError(finish_message());
   processor_ = &processor;
-  thread_named_.store(false);
   if (jack_activate(client_) != 0) throw BackendError("cannot activate the JACK client");
   active_ = true;
 }
@@ -185,10 +184,9 @@ void JackBackend::connect_physical_ports() {
 
 int JackBackend::process_callback(jack_nframes_t frames, void* arg) {
   auto* self = static_cast<JackBackend*>(arg);
-  if (!self->thread_named_.load(std::memory_order_relaxed)) {
-    mark_current_thread_as_audio();
-    self->thread_named_.store(true, std::memory_order_relaxed);
-  }
+  // Names the thread earshot-rt on the first call; marks it for the guard during the callback
+  // (JACK's own code between cycles is not ours to police).
+  AudioThreadScope audio_thread;
   for (std::size_t c = 0; c < self->inputs_.size(); ++c)
     self->in_buffers_[c] =
         static_cast<const float*>(jack_port_get_buffer(self->inputs_[c], frames));

@@ -72,7 +72,6 @@ class JackBackend final : public AudioBackend {
   AudioProcessor* processor_ = nullptr;
   double sample_rate_ = 0;
   std::atomic<std::uint32_t> period_frames_{0};
-  std::atomic<bool> thread_named_{false};
   bool active_ = false;
 };
 

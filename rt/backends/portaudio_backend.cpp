@@ -1,6 +1,6 @@
 #include "rt/backends/portaudio_backend.hpp"
 
-#include "rt/backends/audio_thread.hpp"
+#include "rt/audio_thread_guard.hpp"
 
 #include <fcntl.h>
 #include <portaudio.h>
@@ -191,7 +191,6 @@ void PortAudioBackend::open(const StreamConfig& config) {
 void PortAudioBackend::start(AudioProcessor& processor) {
   if (stream_ == nullptr) throw BackendError("portaudio backend: start() before open()");
   processor_ = &processor;
-  thread_named_ = false;
   stopping_.store(false);
   const PaError error = Pa_StartStream(stream_);
   if (error != paNoError) throw_pa("cannot start the PortAudio stream", error);
@@ -222,10 +221,7 @@ int PortAudioBackend::callback(const void* input, void* output, unsigned long fr
                                const PaStreamCallbackTimeInfo*, PaStreamCallbackFlags status_flags,
                                void* arg) {
   auto* self = static_cast<PortAudioBackend*>(arg);
-  if (!self->thread_named_) {
-    mark_current_thread_as_audio();
-    self->thread_named_ = true;
-  }
+  AudioThreadScope audio_thread;  // names the thread earshot-rt on the first call
   if (status_flags & (paInputOverflow | paInputUnderflow | paOutputOverflow | paOutputUnderflow))
     self->count_xrun();
   // Non-interleaved streams hand arrays of per-channel pointers.

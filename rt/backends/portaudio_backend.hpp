@@ -83,7 +83,6 @@ class PortAudioBackend final : public AudioBackend {
   AudioProcessor* processor_ = nullptr;
   double sample_rate_ = 0;
   std::atomic<bool> stopping_{false};
-  bool thread_named_ = false;
 };
 
 }  // namespace earshot::rt

@@ -1,6 +1,6 @@
 #include "rt/backends/virtual_clock_backend.hpp"
 
-#include "rt/backends/audio_thread.hpp"
+#include "rt/audio_thread_guard.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -50,7 +50,6 @@ void VirtualClockBackend::start(AudioProcessor& processor) {
   if (running_.load()) throw BackendError("null backend: already started");
   processor_ = &processor;
   reset_status();
-  thread_named_ = false;
   running_.store(true);
   if (clock_ == Clock::RealTime) thread_ = std::thread([this] { paced_loop(); });
 }
@@ -68,17 +67,18 @@ void VirtualClockBackend::run_periods(std::size_t n) {
 }
 
 void VirtualClockBackend::run_one_period() noexcept {
-  if (!thread_named_) {
-    mark_current_thread_as_audio();
-    thread_named_ = true;
-  }
   const std::uint64_t first = frames_elapsed_.load(std::memory_order_relaxed);
   const std::uint32_t frames = config_.period_frames;
   if (input_fill_) {
     input_fill_(in_ptrs_.data(), config_.input_channels, frames, first);
   }
-  processor_->process(in_ptrs_.empty() ? nullptr : in_ptrs_.data(),
-                      out_ptrs_.empty() ? nullptr : out_ptrs_.data(), frames);
+  {
+    // The processor's callback runs as the audio thread (named earshot-rt on the first call);
+    // the test's input/output hooks around it do not.
+    AudioThreadScope audio_thread;
+    processor_->process(in_ptrs_.empty() ? nullptr : in_ptrs_.data(),
+                        out_ptrs_.empty() ? nullptr : out_ptrs_.data(), frames);
+  }
   if (output_sink_) output_sink_(out_ptrs_.data(), config_.output_channels, frames, first);
   const std::uint64_t now = first + frames;
   frames_elapsed_.store(now, std::memory_order_release);

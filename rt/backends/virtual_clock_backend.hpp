@@ -70,7 +70,6 @@ class VirtualClockBackend final : public AudioBackend {
   std::vector<float*> in_ptrs_, out_ptrs_;
   std::atomic<std::uint64_t> frames_elapsed_{0};
   std::atomic<bool> running_{false};
-  bool thread_named_ = false;
   std::thread thread_;
 };
 

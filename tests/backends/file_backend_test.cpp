@@ -1,6 +1,7 @@
 // File backend: a file through the pipeline comes out identical; other rates are resampled;
 // bad files are one clear error.
 #include "rt/backends/file_backend.hpp"
+#include "rt/audio_thread_guard.hpp"
 #include "rt/backends/audio_file.hpp"
 #include "rt/backends/ring_pipeline.hpp"
 
@@ -94,7 +95,10 @@ TEST(FileBackend, RoundTripThreeChannelsIsExactAndSameLength) {
   pc.period_frames = 128;
   pc.sample_rate = rate;
   RingPipeline pipeline(node, pc);
+  guard::reset();
   run_to_end(backend, pipeline);
+  EXPECT_TRUE(guard::installed());
+  EXPECT_EQ(guard::violations(), 0u) << guard::first_violation_or_none();
   EXPECT_FALSE(backend.failed()) << backend.finish_message();
   EXPECT_EQ(pipeline.stats().underflows, 0u);
 

@@ -1,5 +1,6 @@
 // The JACK backend against a real JACK server (jackd -d dummy, started by the test).
 #include "rt/backends/jack_backend.hpp"
+#include "rt/audio_thread_guard.hpp"
 #include "rt/backends/ring_pipeline.hpp"
 #include "tests/backends/jack_test_support.hpp"
 
@@ -82,10 +83,14 @@ TEST(JackBackend, SignalPassesUnchangedDelayedByTheReportedLatency) {
   jack_port_get_latency_range(in_port, JackPlaybackLatency, &playback);
   EXPECT_EQ(playback.max, latency);
 
+  guard::reset();
   recorder.arm();
   ASSERT_TRUE(wait_for([&] { return recorder.started(); }, 5.0));
   player.arm();
   ASSERT_TRUE(wait_for([&] { return recorder.done(); }, 20.0)) << "recording never finished";
+  // Hundreds of JACK callbacks: no allocation, no lock.
+  EXPECT_TRUE(guard::installed());
+  EXPECT_EQ(guard::violations(), 0u) << guard::first_violation_or_none();
   backend.stop();
   pipeline.stop();
 

@@ -1,5 +1,6 @@
 // The virtual-clock backend driving the monitor pipeline (ring -> worker -> ring): the signal
 // must come out bit-identical, delayed by exactly the latency the pipeline reports.
+#include "rt/audio_thread_guard.hpp"
 #include "rt/backends/ring_pipeline.hpp"
 #include "rt/backends/tone_generator.hpp"
 #include "rt/backends/virtual_clock_backend.hpp"
@@ -71,12 +72,16 @@ PipelineRun run_manual(std::uint32_t channels, std::uint32_t period, std::uint32
   run.latency = pipeline.latency_frames();
   pipeline.start();
   backend.start(pipeline);
+  guard::reset();
   for (std::size_t p = 0; p < periods; ++p) {
     backend.run_periods(1);
     // Whole blocks available so far must be processed before the next period: the virtual
     // clock waits for the worker, which makes the run deterministic.
     wait_for_worker(pipeline, ((p + 1) * period / block) * block);
   }
+  // The audio callback (backend + pipeline) allocated nothing and took no lock.
+  EXPECT_TRUE(guard::installed());
+  EXPECT_EQ(guard::violations(), 0u) << guard::first_violation_or_none();
   backend.stop();
   pipeline.stop();
   run.stats = pipeline.stats();
@@ -214,9 +219,11 @@ TEST(VirtualClockBackend, RealTimeClockKeepsPace) {
   pc.period_frames = 480;
   RingPipeline pipeline(node, pc);
   pipeline.start();
+  guard::reset();
   const auto t0 = std::chrono::steady_clock::now();
   backend.start(pipeline);
   while (!backend.finished()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(guard::violations(), 0u) << guard::first_violation_or_none();
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   backend.stop();
@@ -241,6 +248,35 @@ TEST(VirtualClockBackend, RejectsBadConfig) {
   RingPipeline pipeline(node, pc);
   EXPECT_THROW(backend.start(pipeline), BackendError);  // never opened successfully
   EXPECT_THROW(backend.run_periods(1), BackendError);
+}
+
+}  // namespace
+}  // namespace earshot::rt
+
+namespace earshot::rt {
+namespace {
+
+// Negative control: the guard does see what a backend's callback does.
+class AllocatingProcessor final : public AudioProcessor {
+ public:
+  void process(const float* const*, float* const* out, std::uint32_t frames) noexcept override {
+    auto* leak_free = new std::vector<float>(frames);  // forbidden on the audio thread
+    for (std::uint32_t i = 0; i < frames; ++i) out[0][i] = (*leak_free)[i];
+    delete leak_free;
+  }
+};
+
+TEST(VirtualClockBackend, GuardSeesAnAllocationInTheCallback) {
+  VirtualClockBackend backend;
+  backend.open(StreamConfig{});
+  AllocatingProcessor processor;
+  backend.start(processor);
+  guard::reset();
+  backend.run_periods(3);
+  EXPECT_TRUE(guard::installed());
+  EXPECT_GE(guard::violations(), 3u);
+  backend.stop();
+  guard::reset();
 }
 
 }  // namespace
