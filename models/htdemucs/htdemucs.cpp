@@ -352,8 +352,9 @@ std::vector<StageCost> HTDemucs::stage_costs() const {
     const double D = c.transformer_dim(), U = c.bottom_unet_channels();
     const double n1 = static_cast<double>(fgeom_.back().h_out) * frames_;
     const double n2 = static_cast<double>(tgeom_.back().w_out);
-    costs.push_back({"xformer_in_freq", c.bottom_channels ? 2.0 * n1 * D * U : 0.0});
-    costs.push_back({"xformer_in_time", c.bottom_channels ? 2.0 * n2 * D * U : 0.0});
+    // Both up-samplers run before the first of the two taps.
+    costs.push_back({"xformer_in_freq", c.bottom_channels ? 2.0 * (n1 + n2) * D * U : 0.0});
+    costs.push_back({"xformer_in_time", 0.0});
     costs.push_back({"xformer_out_freq", transformer_->flops()});
     costs.push_back({"xformer_out_time", 0.0});
   }

@@ -9,29 +9,13 @@ using models::SafetensorsFile;
 using models::WeightFileError;
 using Shape = std::vector<std::int64_t>;
 
-// Loads tensors by name with their expected shapes and remembers which ones were used.
+// Hands out tensors by name and expected shape. The file loader checks and loads them; the
+// spec recorder only lists them (for building random-weight models in memory).
 class Loader {
  public:
-  Loader(const SafetensorsFile& file, rt::MemoryBudget& budget, std::string tag)
-      : file_(file), budget_(budget), tag_(std::move(tag)) {}
+  virtual ~Loader() = default;
+  virtual Tensor get(const std::string& name, const Shape& shape) = 0;
 
-  Tensor get(const std::string& name, const Shape& shape) {
-    if (!file_.contains(name))
-      throw WeightFileError(file_.label() + ": missing tensor '" + name +
-                            "' (the config does not match these weights?)");
-    const auto& info = file_.info(name);
-    if (info.shape != shape) {
-      std::string want = "[";
-      for (std::size_t i = 0; i < shape.size(); ++i)
-        want += (i ? ", " : "") + std::to_string(shape[i]);
-      want += "]";
-      throw WeightFileError(file_.label() + ": tensor '" + name + "' has shape " +
-                            info.shape_string() + " but the config implies " + want +
-                            " (the config does not match these weights)");
-    }
-    used_.insert(name);
-    return models::load_tensor_f32(file_, name, budget_, tag_ + "/weights", shape);
-  }
   ConvW conv(const std::string& prefix, const Shape& shape) {
     ConvW c;
     c.w = get(prefix + ".weight", shape);
@@ -50,6 +34,30 @@ class Loader {
     n.b = get(prefix + ".bias", {channels});
     return n;
   }
+};
+
+class FileLoader : public Loader {
+ public:
+  FileLoader(const SafetensorsFile& file, rt::MemoryBudget& budget, std::string tag)
+      : file_(file), budget_(budget), tag_(std::move(tag)) {}
+
+  Tensor get(const std::string& name, const Shape& shape) override {
+    if (!file_.contains(name))
+      throw WeightFileError(file_.label() + ": missing tensor '" + name +
+                            "' (the config does not match these weights?)");
+    const auto& info = file_.info(name);
+    if (info.shape != shape) {
+      std::string want = "[";
+      for (std::size_t i = 0; i < shape.size(); ++i)
+        want += (i ? ", " : "") + std::to_string(shape[i]);
+      want += "]";
+      throw WeightFileError(file_.label() + ": tensor '" + name + "' has shape " +
+                            info.shape_string() + " but the config implies " + want +
+                            " (the config does not match these weights)");
+    }
+    used_.insert(name);
+    return models::load_tensor_f32(file_, name, budget_, tag_ + "/weights", shape);
+  }
   void check_all_used() const {
     for (const auto& name : file_.names()) {
       if (used_.count(name) == 0)
@@ -63,6 +71,15 @@ class Loader {
   rt::MemoryBudget& budget_;
   std::string tag_;
   std::set<std::string> used_;
+};
+
+class SpecRecorder : public Loader {
+ public:
+  Tensor get(const std::string& name, const Shape& shape) override {
+    specs.push_back({name, shape});
+    return {};
+  }
+  std::vector<TensorSpec> specs;
 };
 
 std::vector<DConvLayerW> load_dconv(Loader& ld, const std::string& prefix, const HTDemucsConfig& c,
@@ -138,11 +155,7 @@ XLayerW load_xlayer(Loader& ld, const std::string& prefix, const HTDemucsConfig&
   return l;
 }
 
-}  // namespace
-
-HTDemucsWeights HTDemucsWeights::load(const SafetensorsFile& file, const HTDemucsConfig& c,
-                                      rt::MemoryBudget& budget, const std::string& tag) {
-  Loader ld(file, budget, tag);
+HTDemucsWeights load_all(Loader& ld, const HTDemucsConfig& c) {
   HTDemucsWeights w;
   for (int i = 0; i < c.depth; ++i) {
     const std::string idx = std::to_string(i);
@@ -178,8 +191,23 @@ HTDemucsWeights HTDemucsWeights::load(const SafetensorsFile& file, const HTDemuc
       w.layers_t.push_back(load_xlayer(ld, "crosstransformer.layers_t." + idx, c, cross));
     }
   }
+  return w;
+}
+
+}  // namespace
+
+HTDemucsWeights HTDemucsWeights::load(const SafetensorsFile& file, const HTDemucsConfig& c,
+                                      rt::MemoryBudget& budget, const std::string& tag) {
+  FileLoader ld(file, budget, tag);
+  HTDemucsWeights w = load_all(ld, c);
   ld.check_all_used();
   return w;
+}
+
+std::vector<TensorSpec> HTDemucsWeights::expected_tensors(const HTDemucsConfig& c) {
+  SpecRecorder rec;
+  load_all(rec, c);
+  return rec.specs;
 }
 
 }  // namespace earshot::htdemucs

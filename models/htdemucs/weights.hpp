@@ -58,6 +58,11 @@ struct XLayerW {
   Tensor gamma1, gamma2;  // LayerScale; empty without t_layer_scale
 };
 
+struct TensorSpec {
+  std::string name;
+  std::vector<std::int64_t> shape;
+};
+
 struct HTDemucsWeights {
   // Index = level (encoder[i], tencoder[i]); decoders likewise stored by level, so
   // decoder[level] is demucs' decoder[depth - 1 - level].
@@ -71,6 +76,8 @@ struct HTDemucsWeights {
   // Loads and checks everything; `tag` prefixes the budget names (e.g. "htdemucs/0").
   static HTDemucsWeights load(const models::SafetensorsFile& file, const HTDemucsConfig& config,
                               rt::MemoryBudget& budget, const std::string& tag);
+  // Every tensor a config implies, in load order (to build random-weight models in memory).
+  static std::vector<TensorSpec> expected_tensors(const HTDemucsConfig& config);
 };
 
 }  // namespace earshot::htdemucs
