@@ -57,6 +57,13 @@ Tokenizer Tokenizer::load(const TokenizerFiles& files) {
 Tokenizer::Tokenizer(bpe::BpeModel bpe, std::vector<AddedToken> added,
                      const std::string& specials_file)
     : bpe_(std::move(bpe)) {
+  // GPT-2's vocabulary (English-only models) holds <|endoftext|> as its last text token and
+  // its added_tokens.json may leave it out.
+  const bool eot_listed = std::any_of(
+      added.begin(), added.end(), [](const AddedToken& t) { return t.content == "<|endoftext|>"; });
+  if (const int eot = bpe_.find("<|endoftext|>"); !eot_listed && eot >= 0) {
+    added.push_back({"<|endoftext|>", eot});
+  }
   special_ = resolve_special_tokens(added, specials_file);
 
   const int text_size = bpe_.size();
@@ -91,6 +98,18 @@ Tokenizer::Tokenizer(bpe::BpeModel bpe, std::vector<AddedToken> added,
     }
   }
   compute_non_speech_tokens();
+}
+
+void Tokenizer::expect_vocab_size(int model_vocab_size) const {
+  if (model_vocab_size == vocab_size()) return;
+  std::string hint;
+  if (model_vocab_size == vocab_size() + 1) {
+    hint = " (a large-v3 model needs the 100-language added_tokens.json, with <|yue|>)";
+  } else if (model_vocab_size + 1 == vocab_size()) {
+    hint = " (a v1/v2 model needs the 99-language added_tokens.json)";
+  }
+  throw TokenizerError("the tokenizer has " + std::to_string(vocab_size()) +
+                       " tokens but the model has " + std::to_string(model_vocab_size) + hint);
 }
 
 void Tokenizer::check_id(int id) const {

@@ -50,7 +50,16 @@ class Tokenizer {
   std::size_t merge_count() const { return bpe_.merge_count(); }
   const SpecialTokens& special() const { return special_; }
 
-  bool is_special(int id) const { return is_special_.at(static_cast<std::size_t>(id)); }
+  // Throws TokenizerError naming both sizes unless the model's vocab_size (config.json) is
+  // this tokenizer's: e.g. a large-v3 model (51866) given the 99-language files (51865).
+  void expect_vocab_size(int model_vocab_size) const;
+  // As openai/whisper decides it: vocabularies of 51865 tokens or more are multilingual; the
+  // English-only (.en) models use [sot] without language and task tokens.
+  bool is_multilingual() const { return vocab_size() >= 51865; }
+
+  bool is_special(int id) const {
+    return id >= 0 && id < vocab_size() && is_special_[static_cast<std::size_t>(id)];
+  }
   bool is_timestamp(int id) const {
     return id >= special_.timestamp_begin && id <= special_.timestamp_end;
   }

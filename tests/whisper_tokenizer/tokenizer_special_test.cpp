@@ -142,3 +142,27 @@ TEST(WhisperTokenizerSpecial, IdsOutsideTheVocabularyThrow) {
 
 }  // namespace
 }  // namespace earshot::test
+
+namespace earshot::test {
+namespace {
+
+TEST(WhisperTokenizerSpecial, VocabSizeMismatchIsExplained) {
+  EXPECT_NO_THROW(tokenizer_99().expect_vocab_size(51865));
+  EXPECT_NO_THROW(tokenizer_100().expect_vocab_size(51866));
+  try {
+    tokenizer_99().expect_vocab_size(51866);
+    FAIL() << "no exception";
+  } catch (const models::whisper::TokenizerError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("51865"), std::string::npos) << message;
+    EXPECT_NE(message.find("51866"), std::string::npos) << message;
+    EXPECT_NE(message.find("large-v3"), std::string::npos) << message;
+  }
+  EXPECT_THROW(tokenizer_100().expect_vocab_size(51865), models::whisper::TokenizerError);
+  EXPECT_TRUE(tokenizer_99().is_multilingual());
+  EXPECT_FALSE(tokenizer_99().is_special(-1));
+  EXPECT_FALSE(tokenizer_99().is_special(51865));
+}
+
+}  // namespace
+}  // namespace earshot::test
