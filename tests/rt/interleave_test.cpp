@@ -91,6 +91,20 @@ TEST(Interleave, WritesOnlyWholeFramesWhenNearlyFull) {
   EXPECT_EQ(write_planar<float>(ring, std::span<const float* const>(), 4), 0u);
 }
 
+TEST(Interleave, FramesSplitByTheStorageEndStayIntact) {
+  // 3 channels in an 8-sample ring: every other round a frame straddles the storage end.
+  constexpr std::size_t kChannels = 3;
+  SpscRing<float> ring(8);
+  Planar src(kChannels, 2), dst(kChannels, 2);
+  for (std::size_t round = 0; round < 50; ++round) {
+    for (std::size_t c = 0; c < kChannels; ++c)
+      for (std::size_t f = 0; f < 2; ++f) src.data[c][f] = tag(c, round * 2 + f);
+    ASSERT_EQ(write_planar<float>(ring, src.in, 2), 2u);
+    ASSERT_EQ(read_planar<float>(ring, dst.out, 2), 2u);
+    ASSERT_EQ(dst.data, src.data) << "round " << round;
+  }
+}
+
 TEST(InterleaveStress, PlanarThroughRingAcrossThreads) {
   constexpr std::size_t kChannels = 2, kBlock = 256;
   const std::uint64_t total_frames = test::stress_samples() / 20;
