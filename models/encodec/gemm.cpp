@@ -53,4 +53,13 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::i
   }
 }
 
+void gemv_accumulate(std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
+                     const float* x, float* y) {
+  if (N <= 0 || K <= 0) return;
+  Eigen::Map<const RowMajor, 0, Stride> a(A, N, K, Stride(lda));
+  Eigen::Map<const Eigen::VectorXf> v(x, K);
+  Eigen::Map<Eigen::VectorXf> out(y, N);
+  out.noalias() += a * v;
+}
+
 }  // namespace earshot::encodec

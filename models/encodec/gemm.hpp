@@ -16,4 +16,9 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::i
           const float* B, std::int64_t ldb, bool b_transposed, float* C, std::int64_t ldc,
           bool accumulate);
 
+// y[N] += A[N,K] * x[K], A row-major with leading dimension lda. One pass of dot products over
+// A's rows (the LSTM recurrence, one time step at a time). Allocates nothing.
+void gemv_accumulate(std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
+                     const float* x, float* y);
+
 }  // namespace earshot::encodec

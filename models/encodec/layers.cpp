@@ -200,7 +200,7 @@ void Lstm::forward(const float* x, std::int64_t length, float* y, float* h, floa
     for (std::int64_t t = 0; t < length; ++t) {
       float* g = gates + t * 4 * H;
       for (std::int64_t i = 0; i < 4 * H; ++i) g[i] += b[i];
-      gemm(1, 4 * H, H, hl, H, w_hh[l].data(), H, true, g, 4 * H, true);
+      gemv_accumulate(4 * H, H, w_hh[l].data(), H, hl, g);
       float* ht = out + t * H;
       for (std::int64_t i = 0; i < H; ++i) {
         const float ig = sigmoid(g[i]);
