@@ -1,0 +1,317 @@
+#include "nodes/caption/caption_node.hpp"
+
+#include "dsp/log_mel.hpp"
+#include "nodes/caption/ngram_loop.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace earshot::nodes::caption {
+namespace {
+
+namespace ww = models::whisper;
+
+constexpr double kRate = 16000.0;
+constexpr std::size_t kWindowSamples = dsp::WhisperAudio::kChunkSamples;  // 30 s
+constexpr int kWindowFrames = static_cast<int>(dsp::WhisperAudio::kChunkFrames);
+constexpr double kTimePrecision = 0.02;  // seconds per timestamp token
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+void CaptionOptions::validate() const {
+  auto fail = [](const std::string& what) { throw std::invalid_argument("caption: " + what); };
+  if (step_ms < 50 || step_ms > 10000) fail("--step-ms must be within 50..10000");
+  if (max_tokens < 0 || max_tokens > kMaxEventTokens) fail("max tokens must be within 0..224");
+  if (prompt_tokens < 0 || prompt_tokens > 223) fail("prompt tokens must be within 0..223");
+  if (!(max_buffer_seconds > 1.0 && max_buffer_seconds <= 30.0))
+    fail("the window must be longer than 1 s and at most 30 s");
+  if (!(trim_seconds >= 0.0 && trim_seconds < max_buffer_seconds))
+    fail("trim_seconds must be within [0, window)");
+  if (step_ms / 1000.0 * 2.0 >= max_buffer_seconds) fail("--step-ms must be under half the window");
+  if (loop_max_ngram < 1 || loop_max_repeats < 2) fail("loop rule needs n >= 1, repeats >= 2");
+  if (event_capacity < 4) fail("event queue too small");
+  if (!(vad_preroll_seconds >= 0.0 && vad_preroll_seconds < 5.0)) fail("VAD pre-roll out of range");
+  vad.validate();
+}
+
+CaptionNode::CaptionNode(const ww::WhisperModel& model, CaptionOptions options,
+                         const models::vad::SileroWeights* vad_weights)
+    : model_(model), options_(std::move(options)), vad_weights_(vad_weights) {
+  options_.validate();
+  step_samples_ = static_cast<std::size_t>(options_.step_ms) * 16;
+}
+
+CaptionNode::~CaptionNode() = default;
+
+void CaptionNode::prepare(rt::MemoryBudget& budget) {
+  if (prepared_) throw std::logic_error("caption: prepare() called twice");
+  const ww::WhisperConfig& c = model_.config;
+  if (c.n_mel_frames() != kWindowFrames)
+    throw std::invalid_argument("caption: the model's encoder does not take 30 s windows");
+  audio_ = budget.reserve_array<float>("caption audio window (30 s)", kWindowSamples);
+  std::fill_n(audio_.as<float>().data(), kWindowSamples, 0.0f);
+  mel_ = budget.reserve_array<float>("caption log-mel window",
+                                     static_cast<std::size_t>(c.n_mels) * kWindowFrames);
+  features_ = budget.reserve_array<float>("caption audio features",
+                                          static_cast<std::size_t>(c.n_audio_ctx) * c.d_model);
+  encoder_.emplace(model_, budget);
+  decoding_.emplace(model_, budget, 1);
+  if (vad_weights_ != nullptr) vad_.emplace(*vad_weights_, budget, options_.vad);
+  log_mel_ =
+      std::make_unique<dsp::WhisperLogMel>(static_cast<std::size_t>(c.n_mels), kWindowSamples);
+  events_ = std::make_unique<rt::ResultQueue<CaptionEvent>>(options_.event_capacity);
+  agreement_.emplace(kMaxEventTokens);
+  hypothesis_.reserve(kMaxEventTokens);
+  ids_.reserve(kMaxEventTokens);
+  history_.reserve(static_cast<std::size_t>(options_.prompt_tokens));
+
+  dopt_ = {};
+  dopt_.translate = options_.translate;
+  dopt_.language = options_.language;
+  if (dopt_.language.empty() && !model_.tokens.multilingual) dopt_.language = "en";
+  if (!dopt_.language.empty() && model_.tokens.multilingual)
+    model_.tokens.language_token(dopt_.language);  // unknown codes fail here, not mid-stream
+  dopt_.sample_len = options_.max_tokens;
+  dopt_.without_timestamps = false;  // timestamps place tokens in time and mark segment ends
+  dopt_.prompt.reserve(static_cast<std::size_t>(options_.prompt_tokens));
+  prepared_ = true;
+}
+
+double CaptionNode::window_start_seconds() const {
+  return window_start_ / kRate;
+}
+double CaptionNode::window_end_seconds() const {
+  return (window_start_ + static_cast<std::int64_t>(window_len_)) / kRate;
+}
+double CaptionNode::window_seconds() const {
+  return window_len_ / kRate;
+}
+
+void CaptionNode::push(std::span<const float> audio) {
+  if (!prepared_) throw std::logic_error("caption: push() before prepare()");
+  float* window = audio_.as<float>().data();
+  while (!audio.empty()) {
+    std::size_t take = std::min(audio.size(), step_samples_ - since_step_);
+    if (vad_) take = std::min(take, vad_->needed());
+    if (window_len_ == kWindowSamples) {
+      // Only reachable when passes cannot trim (no text at all): keep the newest audio.
+      trim_to(window_end_seconds() - options_.max_buffer_seconds / 2.0);
+      ++stats_.forced_trims;
+    }
+    take = std::min(take, kWindowSamples - window_len_);
+    const auto chunk = audio.first(take);
+    for (std::size_t i = 0; i < take; ++i) {
+      // NaN/Inf would poison the log-mel's normalisation: read them as silence.
+      const float x = chunk[i];
+      window[window_len_ + i] = std::isfinite(x) ? x : 0.0f;
+    }
+    window_len_ += take;
+    total_samples_ += static_cast<std::int64_t>(take);
+    since_step_ += take;
+    audio = audio.subspan(take);
+    stats_.audio_seconds = total_samples_ / kRate;
+    stats_.max_window_seconds = std::max(stats_.max_window_seconds, window_seconds());
+    if (vad_) {
+      const VadGate::Result r =
+          vad_->push(std::span<const float>(window + window_len_ - take, take));
+      if (r.utterance_ended) on_utterance_end(r);
+    }
+    if (since_step_ >= step_samples_) {
+      since_step_ = 0;
+      on_step();
+    }
+  }
+}
+
+void CaptionNode::finish() {
+  if (!prepared_) return;
+  if (vad_) {
+    const VadGate::Result r = vad_->finish(total_samples_);
+    if (r.utterance_ended) on_utterance_end(r);
+    return;
+  }
+  run_pass(true);
+}
+
+void CaptionNode::on_step() {
+  if (!vad_ || vad_->speaking()) {
+    run_pass(false);
+    return;
+  }
+  ++stats_.gated_steps;
+  // No confirmed speech: Whisper does not run. Outside speech, only a pre-roll is kept, so the
+  // start of the next utterance is in the window when the VAD confirms it.
+  if (!vad_->in_speech() && window_seconds() > options_.vad_preroll_seconds)
+    trim_to(window_end_seconds() - options_.vad_preroll_seconds);
+}
+
+void CaptionNode::on_utterance_end(const VadGate::Result& r) {
+  const double end = r.end_sample / kRate + options_.vad.speech_pad_ms / 1000.0;
+  if (r.kept) {
+    ++stats_.utterances;
+    run_pass(true);
+  }
+  // The utterance is over and committed: its audio and in-window state go.
+  trim_to(std::min(end, window_end_seconds()));
+  for (const HypToken& t : agreement_->committed_in_buffer()) {
+    if (history_.size() == history_.capacity()) {
+      if (history_.empty()) break;
+      history_.erase(history_.begin());
+    }
+    history_.push_back(t.id);
+  }
+  agreement_->reset();
+}
+
+void CaptionNode::hypothesis_from(std::span<const int> tokens) {
+  const ww::SpecialTokenIds& ids = model_.tokens;
+  const double origin = window_start_seconds();
+  const double duration = window_seconds();
+  hypothesis_.clear();
+  // Text tokens between two timestamps share the segment's span evenly.
+  auto place = [&](std::size_t begin, double a, double b, bool closed) {
+    a = std::clamp(a, 0.0, duration);
+    b = std::clamp(b, a, duration);
+    const std::size_t n = hypothesis_.size() - begin;
+    for (std::size_t i = 0; i < n; ++i) {
+      HypToken& t = hypothesis_[begin + i];
+      t.start = origin + a + (b - a) * static_cast<double>(i) / static_cast<double>(n);
+      t.end = origin + a + (b - a) * static_cast<double>(i + 1) / static_cast<double>(n);
+    }
+    if (n > 0 && closed) hypothesis_.back().ends_segment = true;
+  };
+  double segment_start = 0.0;
+  std::size_t begin = 0;
+  for (int id : tokens) {
+    if (id >= ids.timestamp_begin) {
+      const double time = (id - ids.timestamp_begin) * kTimePrecision;
+      if (hypothesis_.size() > begin) place(begin, segment_start, time, true);
+      begin = hypothesis_.size();
+      segment_start = time;
+    } else if (id < ids.eot && hypothesis_.size() < hypothesis_.capacity()) {
+      hypothesis_.push_back({id, 0.0, 0.0, false});
+    }
+  }
+  place(begin, segment_start, duration, false);  // text still open at the window's end
+
+  ids_.clear();
+  for (const HypToken& t : hypothesis_) ids_.push_back(t.id);
+  const std::size_t keep =
+      loop_free_length(ids_, options_.loop_max_ngram, options_.loop_max_repeats);
+  if (keep < hypothesis_.size()) {
+    ++stats_.loops_cut;
+    hypothesis_.resize(keep);
+  }
+}
+
+void CaptionNode::run_pass(bool flush_all) {
+  pass_started_ = now_seconds();
+  const ww::WhisperConfig& c = model_.config;
+  bool heard = false;
+  if (window_seconds() >= options_.min_pass_seconds) {
+    // pad_or_trim + log_mel_spectrogram: the window is already zero beyond its end.
+    const std::span<float> mel = mel_.as<float>();
+    log_mel_->log_mel_frames(audio_.as<float>(), mel);
+    dsp::WhisperLogMel::normalize(mel);
+    float* features = features_.as<float>().data();
+    encoder_->forward(mel.data(), c.n_mels, kWindowFrames, features);
+    decoding_->set_audio(features);
+    if (dopt_.language.empty()) {
+      // Detected once, on the first audio heard, then fixed: a language flipping between
+      // passes would make consecutive hypotheses disagree forever.
+      const auto probs = decoding_->detect_language();
+      dopt_.language = std::max_element(probs.begin(), probs.end(), [](auto& a, auto& b) {
+                         return a.second < b.second;
+                       })->first;
+    }
+    const std::size_t n_prompt =
+        std::min(history_.size(), static_cast<std::size_t>(options_.prompt_tokens));
+    dopt_.prompt.assign(history_.end() - static_cast<std::ptrdiff_t>(n_prompt), history_.end());
+    const ww::DecodingResult result = decoding_->decode(dopt_);
+    ++stats_.passes;
+    ++pass_index_;
+    const bool silent = options_.no_speech_threshold &&
+                        result.no_speech_prob > *options_.no_speech_threshold &&
+                        result.avg_logprob < options_.logprob_threshold;
+    if (silent) {
+      ++stats_.silent_passes;
+      hypothesis_.clear();
+    } else {
+      hypothesis_from(result.tokens);
+      heard = true;
+    }
+  } else {
+    hypothesis_.clear();
+  }
+
+  // With nothing heard, the previous partial stays the best guess; agreement with an empty
+  // hypothesis would only throw it away.
+  if (heard || flush_all) {
+    const LocalAgreement::Update u = agreement_->update(hypothesis_);
+    emit(CaptionEventKind::kCommit, u.committed);
+  }
+  if (flush_all) emit(CaptionEventKind::kCommit, agreement_->flush());
+
+  // Trim at the end of committed segments once the window is long, and always before it fills.
+  const double seg_end = agreement_->committed_segment_end();
+  if (window_seconds() > options_.trim_seconds && seg_end > window_start_seconds()) {
+    trim_to(seg_end);
+    ++stats_.trims;
+  }
+  if (window_seconds() + 2.0 * options_.step_ms / 1000.0 > options_.max_buffer_seconds) {
+    emit(CaptionEventKind::kCommit, agreement_->flush());
+    double cut = agreement_->committed_end();
+    if (!(cut > window_start_seconds() + options_.step_ms / 1000.0))
+      cut = window_end_seconds() - options_.max_buffer_seconds / 2.0;
+    trim_to(std::min(cut, window_end_seconds()));
+    ++stats_.forced_trims;
+  }
+  emit(CaptionEventKind::kPartial, agreement_->partial());
+  stats_.compute_seconds += now_seconds() - pass_started_;
+}
+
+void CaptionNode::trim_to(double seconds) {
+  const double offset = (seconds - window_start_seconds()) * kRate;
+  const std::size_t drop =
+      offset <= 0.0 ? 0 : std::min(window_len_, static_cast<std::size_t>(std::llround(offset)));
+  if (drop == 0) return;
+  float* window = audio_.as<float>().data();
+  std::memmove(window, window + drop, sizeof(float) * (window_len_ - drop));
+  std::fill_n(window + (window_len_ - drop), drop, 0.0f);
+  window_len_ -= drop;
+  window_start_ += static_cast<std::int64_t>(drop);
+  // Committed text whose audio left the window becomes the prompt history.
+  for (const HypToken& t : agreement_->trim(window_start_seconds())) {
+    if (history_.capacity() == 0) break;
+    if (history_.size() == history_.capacity()) history_.erase(history_.begin());
+    history_.push_back(t.id);
+  }
+}
+
+void CaptionNode::emit(CaptionEventKind kind, std::span<const HypToken> tokens) {
+  if (kind == CaptionEventKind::kCommit && tokens.empty()) return;
+  const double elapsed = now_seconds() - pass_started_;
+  do {
+    const std::size_t n = std::min(tokens.size(), static_cast<std::size_t>(kMaxEventTokens));
+    CaptionEvent e;
+    e.kind = kind;
+    e.step = pass_index_;
+    e.n_tokens = static_cast<int>(n);
+    for (std::size_t i = 0; i < n; ++i) e.tokens[i] = tokens[i].id;
+    e.start = n > 0 ? tokens.front().start : window_end_seconds();
+    e.end = n > 0 ? tokens[n - 1].end : window_end_seconds();
+    e.latency = std::max(0.0, window_end_seconds() - e.end) + elapsed + backlog_seconds_;
+    if (kind == CaptionEventKind::kCommit) stats_.committed_tokens += n;
+    if (!events_->try_enqueue(e)) ++stats_.dropped_events;
+    tokens = tokens.subspan(n);
+  } while (!tokens.empty());
+}
+
+}  // namespace earshot::nodes::caption

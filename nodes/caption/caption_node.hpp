@@ -1,0 +1,153 @@
+// The streaming caption node: Whisper over a sliding window of at most 30 s of 16 kHz audio.
+//
+//   push(audio) ──> window [buffer_start .. now] ──every step──> log-mel (window zero-padded to
+//   30 s) -> encoder -> greedy decode with timestamps, prompted with the committed text that has
+//   left the window -> repetition loops cut -> local agreement (local_agreement.hpp) ->
+//   commit / partial events -> trim the window at the end of a committed segment.
+//
+// Trimming keeps the window short (cheap passes, stable hypotheses): once it is longer than
+// trim_seconds, the audio of committed whole segments is dropped. Before the window could reach
+// max_buffer_seconds the pending partial is committed as it is and the window is cut at its end.
+//
+// With a VAD gate (vad_gate.hpp) Whisper runs only while confirmed speech is in progress, so
+// silence and noise never produce text; outside speech the window keeps only a short pre-roll,
+// and the end of an utterance runs a last pass and commits everything pending.
+//
+// Threading: construct and prepare() on the control thread; push()/finish() on one worker
+// thread; events() is drained by one consumer thread. prepare() reserves the window, the mel,
+// the encoder and decoder workspaces (KV caches) and the VAD state from the memory budget.
+// Per pass, the Whisper decoding API still builds its small result vectors on the heap (see the
+// report in tests/caption); everything sized by the audio is preallocated.
+#pragma once
+
+#include "models/vad/silero_weights.hpp"
+#include "models/vad/speech_hysteresis.hpp"
+#include "models/whisper/whisper_decoding.hpp"
+#include "models/whisper/whisper_encoder.hpp"
+#include "nodes/caption/caption_event.hpp"
+#include "nodes/caption/local_agreement.hpp"
+#include "nodes/caption/vad_gate.hpp"
+#include "rt/control_queue.hpp"
+#include "rt/memory_budget.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace earshot::dsp {
+class WhisperLogMel;
+}
+
+namespace earshot::nodes::caption {
+
+struct CaptionOptions {
+  std::string language;  // "" = "en" for English-only models, else detected on the first pass
+  bool translate = false;
+  int step_ms = 1000;      // a pass per this much new audio
+  int max_tokens = 0;      // sampled per pass; 0 = n_text_ctx / 2
+  int prompt_tokens = 64;  // committed text fed back as <|startofprev|> (bounded)
+  double max_buffer_seconds = 30.0;
+  double trim_seconds = 10.0;     // longer windows are trimmed at committed segment ends
+  double min_pass_seconds = 0.3;  // no pass over less audio
+  int loop_max_ngram = 8;         // repetition loops: n-grams up to this length ...
+  int loop_max_repeats = 3;       // ... repeated this many times are cut
+  // A pass whose no-speech probability exceeds this while its avg log-prob is below
+  // logprob_threshold is silence (the reference's rule); nullopt = never.
+  std::optional<double> no_speech_threshold = 0.6;
+  double logprob_threshold = -1.0;
+  std::size_t event_capacity = 256;
+  models::vad::SpeechParams vad = caption_speech_params();
+  double vad_preroll_seconds = 0.5;  // audio kept before speech starts
+
+  void validate() const;  // throws std::invalid_argument naming the option
+};
+
+struct CaptionStats {
+  std::uint64_t passes = 0;         // Whisper runs
+  std::uint64_t gated_steps = 0;    // steps skipped because the VAD heard no speech
+  std::uint64_t silent_passes = 0;  // passes Whisper itself judged silent
+  std::uint64_t trims = 0;          // at committed segment ends
+  std::uint64_t forced_trims = 0;   // before the window filled up
+  std::uint64_t utterances = 0;     // VAD utterance ends that flushed a commit
+  std::uint64_t loops_cut = 0;      // hypotheses shortened by the repetition rule
+  std::uint64_t committed_tokens = 0;
+  std::uint64_t dropped_events = 0;  // the consumer fell behind and the queue was full
+  double audio_seconds = 0.0;        // pushed so far
+  double compute_seconds = 0.0;      // wall time spent in passes
+  double max_window_seconds = 0.0;
+};
+
+class CaptionNode {
+ public:
+  // `model` (and `vad_weights`, when given) must outlive the node.
+  CaptionNode(const models::whisper::WhisperModel& model, CaptionOptions options,
+              const models::vad::SileroWeights* vad_weights = nullptr);
+  ~CaptionNode();
+  CaptionNode(const CaptionNode&) = delete;
+  CaptionNode& operator=(const CaptionNode&) = delete;
+
+  // Reserves every workspace from `budget` (throws rt::BudgetExceeded naming the item).
+  void prepare(rt::MemoryBudget& budget);
+
+  // Worker thread: appends 16 kHz mono audio; runs a pass whenever a step's worth has arrived.
+  void push(std::span<const float> audio_16k);
+  // Worker thread: end of the stream: a last pass, and everything pending is committed.
+  void finish();
+  // Worker thread: stream audio queued in front of the node (counted into commit latency).
+  void set_backlog_seconds(double seconds) { backlog_seconds_ = seconds; }
+
+  // Consumer thread.
+  rt::ResultQueue<CaptionEvent>& events() { return *events_; }
+
+  // Read from the worker thread, or once it has stopped.
+  const CaptionStats& stats() const { return stats_; }
+  const std::string& language() const { return dopt_.language; }
+  double window_seconds() const;
+  std::int64_t samples_pushed() const { return total_samples_; }
+
+ private:
+  void on_step();
+  void on_utterance_end(const VadGate::Result& r);
+  // Transcribes the window; with `flush_all` the whole hypothesis is committed.
+  void run_pass(bool flush_all);
+  void hypothesis_from(std::span<const int> tokens);
+  void trim_to(double stream_seconds);
+  void emit(CaptionEventKind kind, std::span<const HypToken> tokens);
+  double window_start_seconds() const;
+  double window_end_seconds() const;
+
+  const models::whisper::WhisperModel& model_;
+  CaptionOptions options_;
+  const models::vad::SileroWeights* vad_weights_;
+  std::size_t step_samples_ = 0;
+
+  // Reserved by prepare().
+  std::optional<models::whisper::WhisperEncoder> encoder_;
+  std::optional<models::whisper::WhisperDecoding> decoding_;
+  std::optional<VadGate> vad_;
+  std::unique_ptr<dsp::WhisperLogMel> log_mel_;
+  std::unique_ptr<rt::ResultQueue<CaptionEvent>> events_;
+  rt::Reservation audio_;     // 30 s window; samples past window_len_ are always zero
+  rt::Reservation mel_;       // [n_mels, 3000]
+  rt::Reservation features_;  // [n_audio_ctx, d_model]
+  std::optional<LocalAgreement> agreement_;
+  std::vector<HypToken> hypothesis_;  // capacity kMaxEventTokens
+  std::vector<int> ids_;              // scratch, capacity kMaxEventTokens
+  std::vector<int> history_;          // committed ids that left the window, capacity prompt
+  models::whisper::DecodingOptions dopt_;
+
+  std::size_t window_len_ = 0;      // samples in the window
+  std::int64_t window_start_ = 0;   // stream sample of the window's first sample
+  std::int64_t total_samples_ = 0;  // pushed so far
+  std::size_t since_step_ = 0;
+  std::uint32_t pass_index_ = 0;
+  double pass_started_ = 0.0;  // steady-clock seconds of the running pass
+  double backlog_seconds_ = 0.0;
+  bool prepared_ = false;
+  CaptionStats stats_;
+};
+
+}  // namespace earshot::nodes::caption
