@@ -4,6 +4,7 @@
 // kernels are inlined here; the warning is in the compiler's header, not in this code.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <Eigen/Core>
+#include <Eigen/Dense>
 
 #include <algorithm>
 
@@ -60,6 +61,12 @@ void gemv_accumulate(std::int64_t N, std::int64_t K, const float* A, std::int64_
   Eigen::Map<const Eigen::VectorXf> v(x, K);
   Eigen::Map<Eigen::VectorXf> out(y, N);
   out.noalias() += a * v;
+}
+
+void elu_vectorized(float* x, std::int64_t n) {
+  if (n <= 0) return;
+  Eigen::Map<Eigen::ArrayXf> a(x, n);
+  a = (a > 0.0f).select(a, a.min(0.0f).expm1());
 }
 
 }  // namespace earshot::encodec

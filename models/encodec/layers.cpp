@@ -19,9 +19,7 @@ inline float sigmoid(float x) {
 }  // namespace
 
 void elu_inplace(float* x, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (x[i] <= 0.0f) x[i] = std::expm1(x[i]);
-  }
+  elu_vectorized(x, n);
 }
 
 void reflect_pad(const float* x, std::int64_t length, int channels, std::int64_t left,
