@@ -112,6 +112,8 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
       std::min(max_k * max_n, std::max<std::int64_t>(max_k * 256, std::int64_t{1} << 22));
   cols_ = reserve(col_capacity);
   scratch_ = {cols_.as<float>().data(), static_cast<std::size_t>(col_capacity)};
+  gemm_pack_ = reserve(GemmWorkspace::floats_needed());
+  gemm_ = std::make_unique<GemmWorkspace>(gemm_pack_.as<float>().data());
 
   spec_ = std::make_unique<DemucsSpectrogram>(c.nfft, length_, budget, tag);
   if (c.t_layers > 0) {
@@ -201,6 +203,7 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
   if (len <= 0 || len > length_)
     throw std::invalid_argument("HTDemucs::forward: input of " + std::to_string(len) +
                                 " samples; expected 1.." + std::to_string(length_));
+  GemmWorkspace::Scope gemm_scope(*gemm_);
   // Zero-pad to the training length (use_train_segment in eval mode).
   float* x_mix = mix_.as<float>().data();
   for (int ch = 0; ch < C; ++ch) {

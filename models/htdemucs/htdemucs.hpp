@@ -98,6 +98,8 @@ class HTDemucs {
   rt::Reservation freq_out_;           // [S*C][length]: iSTFT output
   rt::Reservation cols_;               // im2col scratch
   ConvScratch scratch_;
+  rt::Reservation gemm_pack_;  // Eigen GEMM packing buffers
+  std::unique_ptr<GemmWorkspace> gemm_;
 };
 
 }  // namespace earshot::htdemucs

@@ -59,6 +59,34 @@ void gelu_inplace(float* x, std::int64_t n);  // exact erf GELU, like F.gelu
 // GLU over channels: out[c] = in[c] * sigmoid(in[c + C]) for c < C, with in having 2C channels.
 void glu_channels(const Act& in, const Act& out);
 
+// Preallocated packing buffers for Eigen's GEMM kernel. While a Scope is alive on a thread,
+// gemm() on that thread packs into these buffers instead of letting Eigen allocate, so a
+// forward pass allocates nothing. Without a Scope gemm() falls back to plain Eigen products.
+class GemmWorkspace {
+ public:
+  static constexpr std::int64_t kPackA = std::int64_t{1} << 20;  // floats (4 MiB)
+  static constexpr std::int64_t kPackB = std::int64_t{1} << 21;  // floats (8 MiB)
+  static std::int64_t floats_needed();
+  explicit GemmWorkspace(float* storage);  // floats_needed() floats, 64-byte aligned
+
+  class Scope {
+   public:
+    explicit Scope(GemmWorkspace& workspace);
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    GemmWorkspace* previous_;
+  };
+
+ private:
+  friend void gemm(bool, bool, int, std::int64_t, int, const float*, std::int64_t, const float*,
+                   std::int64_t, float*, std::int64_t, float);
+  float* pack_a_;
+  float* pack_b_;
+};
+
 // Row-major GEMM: C[M,N] = op(A) * op(B) + beta * C; A is [M,K] ([K,M] if trans_a), B is
 // [K,N] ([N,K] if trans_b). beta is 0 (overwrite) or 1 (accumulate).
 void gemm(bool trans_a, bool trans_b, int m, std::int64_t n, int k, const float* a,

@@ -15,7 +15,8 @@ DemucsSpectrogram::DemucsSpectrogram(int nfft, std::int64_t length, rt::MemoryBu
       pad_(nfft / 4 / 2 * 3),
       length_(length),
       frames_(static_cast<int>((length + nfft / 4 - 1) / (nfft / 4))),
-      fft_(static_cast<std::size_t>(nfft)) {
+      fft_(static_cast<std::size_t>(nfft)),
+      ifft_(static_cast<std::size_t>(nfft)) {
   // Reflect padding needs more samples than the pad (demucs' pad1d adds zeros otherwise; a
   // training segment is always far longer, the config check guarantees length > nfft).
   if (length_ <= static_cast<std::int64_t>(pad_) + hop_)
@@ -24,7 +25,8 @@ DemucsSpectrogram::DemucsSpectrogram(int nfft, std::int64_t length, rt::MemoryBu
   window_ = budget.reserve_array<float>(name, nfft_);
   padded_ = budget.reserve_array<float>(name, static_cast<std::size_t>(frames_) * hop_ + 2 * pad_);
   frame_ = budget.reserve_array<float>(name, nfft_);
-  spectrum_ = budget.reserve_array<dsp::Complex>(name, nfft_ / 2 + 1);
+  spectrum_ = budget.reserve_array<dsp::Complex>(name, nfft_);
+  signal_ = budget.reserve_array<dsp::Complex>(name, nfft_);
   envelope_ = budget.reserve_array<float>(name, static_cast<std::size_t>(length_));
 
   const auto hann = dsp::hann_window(static_cast<std::size_t>(nfft_), true);
@@ -83,6 +85,7 @@ void DemucsSpectrogram::inverse(const float* z, int channels, float* out) {
   const int bins = nfft_ / 2;
   float* frame = frame_.as<float>().data();
   dsp::Complex* spec = spectrum_.as<dsp::Complex>().data();
+  dsp::Complex* sig = signal_.as<dsp::Complex>().data();
   const float* w = window_.as<float>().data();
   const float* env = envelope_.as<float>().data();
   // torch.istft(normalized=True) runs irfft with 1/sqrt(n) instead of 1/n.
@@ -98,9 +101,14 @@ void DemucsSpectrogram::inverse(const float* z, int channels, float* out) {
         spec[f] = {re[static_cast<std::int64_t>(f) * frames_ + t],
                    im[static_cast<std::int64_t>(f) * frames_ + t]};
       }
+      // Hermitian completion: bin 0 real (its imaginary part is ignored, as by irfft), the
+      // Nyquist bin zero (demucs pads it), bin n-f the conjugate of bin f.
+      spec[0] = {spec[0].real(), 0.0f};
       spec[bins] = {0.0f, 0.0f};
-      fft_.inverse({spec, static_cast<std::size_t>(bins + 1)},
-                   {frame, static_cast<std::size_t>(nfft_)});
+      for (int f = 1; f < bins; ++f) spec[nfft_ - f] = std::conj(spec[f]);
+      ifft_.inverse({spec, static_cast<std::size_t>(nfft_)},
+                    {sig, static_cast<std::size_t>(nfft_)});
+      for (int s = 0; s < nfft_; ++s) frame[s] = sig[s].real();
       const std::int64_t start = static_cast<std::int64_t>(t) * hop_ - pad_;
       const int s0 = static_cast<int>(std::max<std::int64_t>(0, -start));
       const int s1 = static_cast<int>(std::min<std::int64_t>(nfft_, length_ - start));

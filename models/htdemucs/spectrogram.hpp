@@ -42,10 +42,14 @@ class DemucsSpectrogram {
   std::int64_t length_;
   int frames_;
   dsp::RealFft fft_;
+  // The inverse runs as a complex FFT of the Hermitian-completed spectrum: FFTW's c2r plans
+  // that preserve their input allocate a buffer on every execute, the c2c plan does not.
+  dsp::ComplexFft ifft_;
   rt::Reservation window_;    // nfft
   rt::Reservation padded_;    // frames*hop + 2*pad
   rt::Reservation frame_;     // nfft
-  rt::Reservation spectrum_;  // (nfft/2+1) complex
+  rt::Reservation spectrum_;  // nfft complex (the forward uses the first nfft/2+1)
+  rt::Reservation signal_;    // nfft complex: the inverse FFT output
   rt::Reservation envelope_;  // length: overlap-added window^2
 };
 
