@@ -1,0 +1,76 @@
+// `earshot caption`: live captions with Whisper from a microphone, a JACK port or a file, with
+// optional Silero VAD gating. Logic: nodes/caption/caption_session.
+#include "apps/command.hpp"
+#include "nodes/caption/caption_session.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+namespace earshot::app {
+namespace {
+
+namespace cap = earshot::nodes::caption;
+
+std::atomic<bool> g_caption_stop{false};
+
+extern "C" void request_caption_stop(int) {
+  g_caption_stop.store(true);
+}
+
+int run_caption_command(cap::CaptionRunOptions o) {
+  // Ctrl-C / SIGTERM: the pending text is committed, the output closed, the report printed.
+  struct sigaction action {};
+  action.sa_handler = &request_caption_stop;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  o.live = o.format == "text" && o.output.empty() && isatty(STDOUT_FILENO) != 0;
+  cap::run_caption(o, stdout, stderr, &g_caption_stop);
+  return 0;
+}
+
+const RegisterCommand kRegisterCaption{Command{
+    "caption",
+    "Live captions with Whisper: a sliding window transcribed every step, text committed when\n"
+    "two consecutive passes agree (partial text shown dimmed on a terminal). Ctrl-C commits\n"
+    "what is pending. Reports real-time factor, commit latency, dropped audio, peak memory.",
+    [](CLI::App& sub) -> RunFn {
+      auto o = std::make_shared<cap::CaptionRunOptions>();
+      sub.add_option("--model", o->model,
+                     "Whisper model directory (config.json, model.safetensors)")
+          ->required();
+      sub.add_option("--input", o->input,
+                     "mic (PortAudio input), jack (a JACK input port), or an audio FILE")
+          ->capture_default_str();
+      sub.add_option("--device", o->device, "PortAudio input device (index or name)")
+          ->capture_default_str();
+      sub.add_flag("--realtime", o->realtime, "FILE input: play at real-time pace");
+      sub.add_option("--language", o->caption.language,
+                     "Language code (default: detected once on the first speech)");
+      sub.add_option("--step-ms", o->caption.step_ms, "Transcribe every this many ms of audio")
+          ->capture_default_str();
+      sub.add_option("--format", o->format, "Output: text, jsonl, srt or vtt")
+          ->check(CLI::IsMember({"text", "jsonl", "srt", "vtt"}))
+          ->capture_default_str();
+      sub.add_option("--output", o->output, "Write captions to this file instead of stdout");
+      sub.add_option("--vad-model", o->vad_model,
+                     "Silero VAD (silero_vad.onnx or a safetensors export): no text from silence "
+                     "or noise, utterance ends commit");
+      sub.add_option("--budget-mb", o->budget_mb, "Memory budget in MiB (default: half of RAM)");
+      sub.add_option("--tokenizer", o->tokenizer,
+                     "Directory with tokenizer files (default: the model directory)");
+      sub.add_option("--max-tokens", o->caption.max_tokens,
+                     "Most tokens sampled per pass (default n_text_ctx / 2)");
+      sub.add_option("--prompt-tokens", o->caption.prompt_tokens,
+                     "Committed tokens fed back as the prompt")
+          ->capture_default_str();
+      sub.add_option("--period", o->period, "Frames per audio callback")->capture_default_str();
+      return [o] { return run_caption_command(*o); };
+    }}};
+
+}  // namespace
+}  // namespace earshot::app
