@@ -50,7 +50,13 @@ const RegisterCommand kRegisterMonitor{Command{
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
       sub.add_option("--rate", o->rate,
-                     "sample rate in Hz (0: the file's or device's; JACK uses the server's)")
+                     "sample rate in Hz (0: the input file's or device's, else 48000; JACK uses "
+                     "the server's)")
+          ->check(CLI::Range(0.0, 768000.0))
+          ->capture_default_str();
+      sub.add_option("--node-rate", o->node_rate,
+                     "run the pass-through node at this rate, converting with libsoxr both ways "
+                     "(0: the device's rate)")
           ->check(CLI::Range(0.0, 768000.0))
           ->capture_default_str();
       sub.add_option("--period", o->period, "frames per callback (JACK uses the server's)")

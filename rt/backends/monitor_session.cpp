@@ -3,6 +3,7 @@
 #include "rt/backends/file_backend.hpp"
 #include "rt/backends/jack_backend.hpp"
 #include "rt/backends/portaudio_backend.hpp"
+#include "rt/backends/resampling_node.hpp"
 #include "rt/backends/ring_pipeline.hpp"
 #include "rt/backends/tone_generator.hpp"
 #include "rt/backends/virtual_clock_backend.hpp"
@@ -115,6 +116,8 @@ int run_monitor(const MonitorOptions& o, std::FILE* out, const std::atomic<bool>
     throw BackendError("--period must be between 1 and 65536 frames");
   if (o.channels == 0 || o.channels > 64) throw BackendError("--channels must be between 1 and 64");
   if (o.rate < 0 || o.rate > 768000) throw BackendError("--rate must be between 1 and 768000 Hz");
+  if (o.node_rate < 0 || o.node_rate > 768000)
+    throw BackendError("--node-rate must be between 1 and 768000 Hz");
   if (o.seconds < 0) throw BackendError("--seconds must not be negative");
   if (!(o.report_interval > 0)) throw BackendError("--report-interval must be positive");
   const Kind kind = choose_backend(o);
@@ -181,10 +184,21 @@ int run_monitor(const MonitorOptions& o, std::FILE* out, const std::atomic<bool>
     virtual_clock->set_frame_limit(static_cast<std::uint64_t>(std::llround(o.seconds * rate)));
 
   const std::uint32_t channels = std::max(backend->output_channels(), backend->input_channels());
-  PassThroughNode node(period);
   PipelineConfig pc;
   pc.input_channels = tone ? channels : backend->input_channels();
   pc.output_channels = std::max<std::uint32_t>(1, backend->output_channels());
+  // The pass-through node runs at --node-rate when given (converted both ways with libsoxr),
+  // on blocks as long as one period.
+  const bool resample = o.node_rate > 0 && o.node_rate != rate;
+  const double node_rate = resample ? o.node_rate : rate;
+  const auto node_block = std::max<std::uint32_t>(
+      1, static_cast<std::uint32_t>(std::lround(period * node_rate / rate)));
+  PassThroughNode pass_through(node_block);
+  std::unique_ptr<ResamplingNode> resampling;
+  if (resample)
+    resampling = std::make_unique<ResamplingNode>(pass_through, rate, node_rate, pc.input_channels,
+                                                  pc.output_channels, period);
+  BlockNode& node = resample ? static_cast<BlockNode&>(*resampling) : pass_through;
   pc.period_frames = period;
   pc.sample_rate = rate;
   pc.headroom_frames = o.headroom < 0 ? period : static_cast<std::uint32_t>(o.headroom);
@@ -211,6 +225,8 @@ int run_monitor(const MonitorOptions& o, std::FILE* out, const std::atomic<bool>
                  sc.output_port_prefix.c_str(), jack->output_channels());
   }
   const BackendLatency bl = backend->latency();
+  if (resample)
+    std::fprintf(out, "node: pass-through at %.0f Hz (resampled both ways)\n", node_rate);
   std::fprintf(out, "latency: pipeline %u frames (%.2f ms), backend input %u, output %u\n", latency,
                1000.0 * latency / rate, bl.input_frames, bl.output_frames);
   std::fflush(out);

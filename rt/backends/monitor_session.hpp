@@ -24,6 +24,7 @@ struct MonitorOptions {
   double seconds = 0;            // 0 = until the input ends or Ctrl-C
   double rate = 0;               // 0 = the input file's or the device's rate, else 48000
   std::uint32_t period = 256;
+  double node_rate = 0;        // run the node at this rate (resampled both ways); 0 = device's
   std::uint32_t channels = 2;  // for tone, jack and mic (a file brings its own)
   std::int64_t headroom = -1;  // extra latency frames for slack; -1 = one period
   double tone_hz = 440.0;
