@@ -22,6 +22,7 @@
 #include "rt/control_queue.hpp"
 #include "rt/interleave.hpp"
 #include "rt/ring_buffer.hpp"
+#include "tests/rt/guard/sanitizers.hpp"
 
 namespace earshot::rt {
 namespace {
@@ -31,12 +32,12 @@ void escape(void* p) {
   asm volatile("" : : "g"(p) : "memory");
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(EARSHOT_ASAN) || defined(EARSHOT_TSAN)
 constexpr bool kSanitizerHooks = true;
 #else
 constexpr bool kSanitizerHooks = false;
 #endif
-#if defined(__SANITIZE_THREAD__)
+#if defined(EARSHOT_TSAN)
 constexpr bool kThreadSanitizer = true;  // aligned allocations are interposed by name there
 #else
 constexpr bool kThreadSanitizer = false;

@@ -27,13 +27,11 @@
 
 #include "rt/audio_thread_guard.hpp"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#include "tests/rt/guard/sanitizers.hpp"
+
+// The sanitizer runtime owns malloc: watch it through its hooks instead of replacing it.
+#if defined(EARSHOT_ASAN) || defined(EARSHOT_TSAN)
 #define EARSHOT_GUARD_SANITIZER_HOOKS 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-#define EARSHOT_GUARD_SANITIZER_HOOKS 1
-#endif
 #endif
 
 namespace {
@@ -46,13 +44,32 @@ inline void check(const char* function) noexcept {
     record_violation(function);
 }
 
-// The next definition of `name` after this executable's own: the C library's, or a sanitizer
-// runtime's interceptor. Resolved before main by install_guard(), while no thread is marked.
+// A sanitizer runtime's interceptor for `name`, when this is a sanitizer build. A static runtime
+// (clang's default) puts the interceptor in this executable, where this file's definition
+// replaces it at link time, so RTLD_NEXT would skip it and go straight to glibc: forward to
+// the runtime's own __interceptor_ name instead. A shared runtime (GCC's) exports it too.
+#ifdef EARSHOT_GUARD_SANITIZER_HOOKS
+extern "C" {
+int __interceptor_pthread_mutex_lock(pthread_mutex_t*) __attribute__((weak));
+void* __interceptor_aligned_alloc(std::size_t, std::size_t) __attribute__((weak));
+void* __interceptor_memalign(std::size_t, std::size_t) __attribute__((weak));
+int __interceptor_posix_memalign(void**, std::size_t, std::size_t) __attribute__((weak));
+void* __interceptor_valloc(std::size_t) __attribute__((weak));
+void* __interceptor_pvalloc(std::size_t) __attribute__((weak));
+}
+#define EARSHOT_INTERCEPTOR(name) (&__interceptor_##name)
+#else
+#define EARSHOT_INTERCEPTOR(name) nullptr
+#endif
+
+// The next definition of `name` after this executable's own: the sanitizer's interceptor (see
+// above) or else the C library's. Resolved before main by install_guard(), while no thread is
+// marked.
 template <typename Fn>
-Fn next_definition(std::atomic<Fn>& slot, const char* name) noexcept {
+Fn next_definition(std::atomic<Fn>& slot, const char* name, Fn interceptor) noexcept {
   Fn fn = slot.load(std::memory_order_acquire);
   if (fn == nullptr) [[unlikely]] {
-    fn = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+    fn = interceptor != nullptr ? interceptor : reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
     if (fn == nullptr) std::abort();  // nothing to forward to: nothing sensible to do
     slot.store(fn, std::memory_order_release);
   }
@@ -64,14 +81,15 @@ Fn next_definition(std::atomic<Fn>& slot, const char* name) noexcept {
 using MutexLockFn = int (*)(pthread_mutex_t*);
 std::atomic<MutexLockFn> g_real_mutex_lock{nullptr};
 MutexLockFn real_mutex_lock() noexcept {
-  return next_definition(g_real_mutex_lock, "pthread_mutex_lock");
+  return next_definition<MutexLockFn>(g_real_mutex_lock, "pthread_mutex_lock",
+                                      EARSHOT_INTERCEPTOR(pthread_mutex_lock));
 }
 
 // --- aligned allocation under TSan ---
 // GCC 12's TSan runtime runs the allocator hooks for malloc/calloc/realloc and operator new,
 // but not for aligned_alloc, posix_memalign, memalign, valloc and pvalloc. Those five are
 // interposed in front of its interceptors instead (ASan runs the hooks for all of them).
-#if defined(__SANITIZE_THREAD__)
+#if defined(EARSHOT_TSAN)
 #define EARSHOT_GUARD_FORWARD_ALIGNED 1
 using AlignedAllocFn = void* (*)(std::size_t, std::size_t);
 using PosixMemalignFn = int (*)(void**, std::size_t, std::size_t);
@@ -81,12 +99,30 @@ std::atomic<AlignedAllocFn> g_real_memalign{nullptr};
 std::atomic<PosixMemalignFn> g_real_posix_memalign{nullptr};
 std::atomic<VallocFn> g_real_valloc{nullptr};
 std::atomic<VallocFn> g_real_pvalloc{nullptr};
+AlignedAllocFn real_aligned_alloc() noexcept {
+  return next_definition<AlignedAllocFn>(g_real_aligned_alloc, "aligned_alloc",
+                                         EARSHOT_INTERCEPTOR(aligned_alloc));
+}
+AlignedAllocFn real_memalign() noexcept {
+  return next_definition<AlignedAllocFn>(g_real_memalign, "memalign",
+                                         EARSHOT_INTERCEPTOR(memalign));
+}
+PosixMemalignFn real_posix_memalign() noexcept {
+  return next_definition<PosixMemalignFn>(g_real_posix_memalign, "posix_memalign",
+                                          EARSHOT_INTERCEPTOR(posix_memalign));
+}
+VallocFn real_valloc() noexcept {
+  return next_definition<VallocFn>(g_real_valloc, "valloc", EARSHOT_INTERCEPTOR(valloc));
+}
+VallocFn real_pvalloc() noexcept {
+  return next_definition<VallocFn>(g_real_pvalloc, "pvalloc", EARSHOT_INTERCEPTOR(pvalloc));
+}
 void resolve_aligned() noexcept {
-  next_definition(g_real_aligned_alloc, "aligned_alloc");
-  next_definition(g_real_memalign, "memalign");
-  next_definition(g_real_posix_memalign, "posix_memalign");
-  next_definition(g_real_valloc, "valloc");
-  next_definition(g_real_pvalloc, "pvalloc");
+  real_aligned_alloc();
+  real_memalign();
+  real_posix_memalign();
+  real_valloc();
+  real_pvalloc();
 }
 #endif
 
@@ -128,23 +164,23 @@ extern "C" int pthread_mutex_lock(pthread_mutex_t* mutex) {
 extern "C" {
 void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
   check("aligned_alloc");
-  return next_definition(g_real_aligned_alloc, "aligned_alloc")(alignment, size);
+  return real_aligned_alloc()(alignment, size);
 }
 void* memalign(std::size_t alignment, std::size_t size) noexcept {
   check("memalign");
-  return next_definition(g_real_memalign, "memalign")(alignment, size);
+  return real_memalign()(alignment, size);
 }
 int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept {
   check("posix_memalign");
-  return next_definition(g_real_posix_memalign, "posix_memalign")(out, alignment, size);
+  return real_posix_memalign()(out, alignment, size);
 }
 void* valloc(std::size_t size) noexcept {
   check("valloc");
-  return next_definition(g_real_valloc, "valloc")(size);
+  return real_valloc()(size);
 }
 void* pvalloc(std::size_t size) noexcept {
   check("pvalloc");
-  return next_definition(g_real_pvalloc, "pvalloc")(size);
+  return real_pvalloc()(size);
 }
 }  // extern "C"
 #endif
