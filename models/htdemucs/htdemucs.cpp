@@ -147,13 +147,8 @@ void HTDemucs::dconv(const std::vector<DConvLayerW>& layers, const Act& y) {
     group_norm(z, 1, l.norm2.g.data(), l.norm2.b.data(), 1e-5f, true);
     const std::int64_t P = y.plane();
     const float* scale = l.scale.data();
-    for (int ch = 0; ch < y.c; ++ch) {
-      float* dst = y.data + ch * P;
-      const float* a = z.data + ch * P;
-      const float* gate = z.data + (ch + y.c) * P;
-      const float s = scale[ch];
-      for (std::int64_t t = 0; t < P; ++t) dst[t] += s * (a[t] / (1.0f + std::exp(-gate[t])));
-    }
+    for (int ch = 0; ch < y.c; ++ch)
+      glu_scaled_add(z.data + ch * P, z.data + (ch + y.c) * P, scale[ch], P, y.data + ch * P);
   }
 }
 

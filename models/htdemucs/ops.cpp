@@ -4,6 +4,7 @@
 // own intrinsics headers; the warning is about those headers, not this file.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <Eigen/Core>
+#include <unsupported/Eigen/SpecialFunctions>
 
 #include <algorithm>
 #include <cmath>
@@ -265,16 +266,30 @@ void group_norm(const Act& x, int groups, const float* gamma, const float* beta,
 }
 
 void gelu_inplace(float* x, std::int64_t n) {
+  // Exact (erf) GELU with Eigen's vectorised float erf.
   constexpr float kInvSqrt2 = 0.70710678118654752440f;
-  for (std::int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
+  Eigen::Map<Eigen::ArrayXf> a(x, n);
+  a = 0.5f * a * (1.0f + (a * kInvSqrt2).erf());
 }
 
 void glu_channels(const Act& in, const Act& out) {
-  const std::int64_t P = out.plane();
-  const std::int64_t half = static_cast<std::int64_t>(out.c) * P;
-  for (std::int64_t i = 0; i < half; ++i) {
-    const float gate = in.data[half + i];
-    out.data[i] = in.data[i] / (1.0f + std::exp(-gate));
+  const std::int64_t half = static_cast<std::int64_t>(out.c) * out.plane();
+  Eigen::Map<const Eigen::ArrayXf> a(in.data, half), gate(in.data + half, half);
+  Eigen::Map<Eigen::ArrayXf> o(out.data, half);
+  o = a / (1.0f + (-gate).exp());
+}
+
+void glu_scaled_add(const float* a, const float* gate, float scale, std::int64_t n, float* dst) {
+  Eigen::Map<const Eigen::ArrayXf> av(a, n), gv(gate, n);
+  Eigen::Map<Eigen::ArrayXf> d(dst, n);
+  d += scale * (av / (1.0f + (-gv).exp()));
+}
+
+void softmax_rows(float* x, std::int64_t rows, std::int64_t cols) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    Eigen::Map<Eigen::ArrayXf> row(x + r * cols, cols);
+    row = (row - row.maxCoeff()).exp();
+    row *= 1.0f / row.sum();
   }
 }
 

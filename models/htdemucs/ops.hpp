@@ -58,6 +58,10 @@ void group_norm(const Act& x, int groups, const float* gamma, const float* beta,
 void gelu_inplace(float* x, std::int64_t n);  // exact erf GELU, like F.gelu
 // GLU over channels: out[c] = in[c] * sigmoid(in[c + C]) for c < C, with in having 2C channels.
 void glu_channels(const Act& in, const Act& out);
+// dst += scale * a * sigmoid(gate), n elements (DConv's GLU + LayerScale + residual).
+void glu_scaled_add(const float* a, const float* gate, float scale, std::int64_t n, float* dst);
+// Row-wise softmax of a [rows, cols] row-major matrix, in place.
+void softmax_rows(float* x, std::int64_t rows, std::int64_t cols);
 
 // Preallocated packing buffers for Eigen's GEMM kernel. While a Scope is alive on a thread,
 // gemm() on that thread packs into these buffers instead of letting Eigen allocate, so a

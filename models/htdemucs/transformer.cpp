@@ -142,17 +142,7 @@ void CrossTransformer::attention(const AttentionW& w, const float* q_in, std::in
   for (std::int64_t i = 0; i < nq * D; ++i) Q[i] *= scale;
   for (int h = 0; h < heads_; ++h) {
     gemm(false, true, static_cast<int>(nq), nk, hd, Q + h * hd, D, K + h * hd, D, S, nk, 0.0f);
-    for (std::int64_t r = 0; r < nq; ++r) {
-      float* row = S + r * nk;
-      const float mx = *std::max_element(row, row + nk);
-      float sum = 0.0f;
-      for (std::int64_t j = 0; j < nk; ++j) {
-        row[j] = std::exp(row[j] - mx);
-        sum += row[j];
-      }
-      const float inv = 1.0f / sum;
-      for (std::int64_t j = 0; j < nk; ++j) row[j] *= inv;
-    }
+    softmax_rows(S, nq, nk);
     gemm(false, false, static_cast<int>(nq), hd, static_cast<int>(nk), S, nk, V + h * hd, D,
          ctx + h * hd, D, 0.0f);
   }
