@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace earshot::app {
@@ -40,6 +42,7 @@ struct TranscribeCli {
   bool no_condition = false;
   std::string tokenizer;
   std::size_t budget_mb = 0;
+  int threads = 0;
 };
 
 std::size_t default_budget_mb() {
@@ -162,7 +165,11 @@ int run_transcribe(const TranscribeCli& o) {
     t.initial_prompt = tokenizer->encode(" " + strip(o.initial_prompt));
 
   const int group = std::max({1, o.beam_size, o.best_of});
-  ww::WhisperTranscriber transcriber(*model, budget, group);
+  const int threads = o.threads > 0
+                          ? o.threads
+                          : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 8);
+  ww::ThreadTeam team(threads);  // created once; the model code only borrows it
+  ww::WhisperTranscriber transcriber(*model, budget, group, &team);
   if (tokenizer) {
     const ww::Tokenizer* tok = &*tokenizer;
     transcriber.set_text_decoder([tok](std::span<const int> ids) { return tok->decode(ids); });
@@ -211,6 +218,8 @@ const RegisterCommand kTranscribe{Command{
       sub.add_option("--tokenizer", o->tokenizer,
                      "Directory with tokenizer files (default: the model directory)");
       sub.add_option("--budget-mb", o->budget_mb, "Memory budget in MiB (default: half of RAM)");
+      sub.add_option("--threads", o->threads, "Compute threads (default: CPU cores, at most 8)")
+          ->check(CLI::Range(1, 64));
       return [o] { return run_transcribe(*o); };
     }}};
 

@@ -30,12 +30,13 @@ void convert_f16(const std::uint16_t* src, std::size_t count, float* dst) {
   for (; i < count; ++i) dst[i] = f16_to_f32(src[i]);
 }
 
-// y[t, j] = dot(x[t, :], w[j, :]) for NT input rows, reading each F16 weight row once.
+// y[t, j] = dot(x[t, :], w[j, :]) for NT input rows and weight rows [j0, j1), reading each
+// F16 weight row once.
 template <int NT>
-void f16_rows_kernel(const float* x, const WeightMatrix& w, float* y) {
+void f16_rows_kernel(const float* x, const WeightMatrix& w, int j0, int j1, float* y) {
   const int cols = w.cols;
   const std::uint16_t* wd = w.f16();
-  for (int j = 0; j < w.rows; ++j) {
+  for (int j = j0; j < j1; ++j) {
     const std::uint16_t* row = wd + static_cast<std::size_t>(j) * cols;
     float acc_tail[NT] = {};
     int c = 0;
@@ -63,51 +64,67 @@ void f16_rows_kernel(const float* x, const WeightMatrix& w, float* y) {
   }
 }
 
-void f16_few_rows(const float* x, int n, const WeightMatrix& w, float* y) {
+void f16_few_rows(const float* x, int n, const WeightMatrix& w, int j0, int j1, float* y) {
   int t = 0;
   for (; t + 4 <= n; t += 4)
-    f16_rows_kernel<4>(x + static_cast<std::size_t>(t) * w.cols, w,
+    f16_rows_kernel<4>(x + static_cast<std::size_t>(t) * w.cols, w, j0, j1,
                        y + static_cast<std::size_t>(t) * w.rows);
   for (; t < n; ++t)
-    f16_rows_kernel<1>(x + static_cast<std::size_t>(t) * w.cols, w,
+    f16_rows_kernel<1>(x + static_cast<std::size_t>(t) * w.cols, w, j0, j1,
                        y + static_cast<std::size_t>(t) * w.rows);
 }
 
-void f16_panels(const float* x, int n, const WeightMatrix& w, float* y, float* scratch) {
+void f16_panels(const float* x, int n, const WeightMatrix& w, int j0, int j1, float* y,
+                float* scratch) {
   ConstRowMap X(x, n, w.cols);
   RowMap Y(y, n, w.rows);
-  for (int j0 = 0; j0 < w.rows; j0 += kF16PanelRows) {
-    const int p = std::min(kF16PanelRows, w.rows - j0);
-    convert_f16(w.f16() + static_cast<std::size_t>(j0) * w.cols,
+  for (int p0 = j0; p0 < j1; p0 += kF16PanelRows) {
+    const int p = std::min(kF16PanelRows, j1 - p0);
+    convert_f16(w.f16() + static_cast<std::size_t>(p0) * w.cols,
                 static_cast<std::size_t>(p) * w.cols, scratch);
     ConstRowMap Wp(scratch, p, w.cols);
-    Y.middleCols(j0, p).noalias() = X * Wp.transpose();
+    Y.middleCols(p0, p).noalias() = X * Wp.transpose();
+  }
+}
+
+// Output features [j0, j1) of y.
+void linear_columns(const float* x, int n, const WeightMatrix& w, const float* bias, float* y,
+                    float* scratch, int j0, int j1) {
+  const int count = j1 - j0;
+  if (w.type == WeightType::F32) {
+    ConstRowMap W(w.f32(), w.rows, w.cols);
+    if (n == 1) {
+      Eigen::Map<Eigen::VectorXf> yv(y + j0, count);
+      yv.noalias() = W.middleRows(j0, count) * Eigen::Map<const Eigen::VectorXf>(x, w.cols);
+    } else {
+      RowMap Y(y, n, w.rows);
+      Y.middleCols(j0, count).noalias() =
+          ConstRowMap(x, n, w.cols) * W.middleRows(j0, count).transpose();
+    }
+  } else if (n <= 8) {
+    f16_few_rows(x, n, w, j0, j1, y);
+  } else {
+    f16_panels(x, n, w, j0, j1, y, scratch);
+  }
+  if (bias != nullptr) {
+    RowMap Y(y, n, w.rows);
+    Y.middleCols(j0, count).rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias + j0, count);
   }
 }
 
 }  // namespace
 
 void linear(const float* x, int n, const WeightMatrix& w, const float* bias, float* y,
-            float* scratch) {
+            float* scratch, Parallel* parallel) {
   if (n <= 0) return;
-  if (w.type == WeightType::F32) {
-    ConstRowMap W(w.f32(), w.rows, w.cols);
-    if (n == 1) {
-      Eigen::Map<Eigen::VectorXf> yv(y, w.rows);
-      yv.noalias() = W * Eigen::Map<const Eigen::VectorXf>(x, w.cols);
-    } else {
-      RowMap Y(y, n, w.rows);
-      Y.noalias() = ConstRowMap(x, n, w.cols) * W.transpose();
-    }
-  } else if (n <= 8) {
-    f16_few_rows(x, n, w, y);
-  } else {
-    f16_panels(x, n, w, y, scratch);
-  }
-  if (bias != nullptr) {
-    RowMap Y(y, n, w.rows);
-    Y.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias, w.rows);
-  }
+  const double work = static_cast<double>(n) * w.rows * w.cols;
+  // Small products are not worth waking the team.
+  Parallel* team = work >= 65536.0 ? parallel : nullptr;
+  const std::size_t per_worker = linear_scratch_floats(w.cols);
+  parallel_for(team, w.rows, 16, [&](int j0, int j1, int worker) {
+    linear_columns(x, n, w, bias, y, scratch + static_cast<std::size_t>(worker) * per_worker, j0,
+                   j1);
+  });
 }
 
 void weight_row_f32(const WeightMatrix& w, int row, float* out) {

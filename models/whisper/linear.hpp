@@ -9,6 +9,7 @@
 // Compute is always F32.
 #pragma once
 
+#include "models/whisper/parallel.hpp"
 #include "rt/memory_budget.hpp"
 
 #include <cstddef>
@@ -43,9 +44,10 @@ inline std::size_t linear_scratch_floats(int max_cols) {
 
 // y[n, w.rows] = x[n, w.cols] * w^T (+ bias[w.rows] when bias != nullptr).
 // x and y are contiguous row-major and must not overlap. `scratch` holds
-// linear_scratch_floats(w.cols) floats (used for F16 weights only).
+// parallel_size(parallel) * linear_scratch_floats(w.cols) floats (used for F16 weights only).
+// With a Parallel, the output features are split between the workers.
 void linear(const float* x, int n, const WeightMatrix& w, const float* bias, float* y,
-            float* scratch);
+            float* scratch, Parallel* parallel = nullptr);
 
 // One row of the weight matrix widened to F32 (embedding lookup).
 void weight_row_f32(const WeightMatrix& w, int row, float* out);

@@ -2,26 +2,30 @@
 // No allocation: every buffer is passed in (reserved by the encoder/decoder at construction).
 #pragma once
 
+#include "models/whisper/parallel.hpp"
 #include "models/whisper/whisper_weights.hpp"
 
 namespace earshot::models::whisper {
 
 // out[n, d] = (x - mean) / sqrt(var + 1e-5) * gamma + beta, per row (biased variance).
-void layer_norm(const float* x, int n, int d, const LayerNormWeight& norm, float* out);
+void layer_norm(const float* x, int n, int d, const LayerNormWeight& norm, float* out,
+                Parallel* parallel = nullptr);
 
 // x = 0.5 x (1 + erf(x / sqrt 2)), the exact GELU Whisper uses (not the tanh approximation).
-void gelu_inplace(float* x, std::size_t count);
+// Rows of `width` are split between workers.
+void gelu_inplace(float* x, int rows, int width, Parallel* parallel = nullptr);
 
 // x[n, d] += y[n, d]
 void add_inplace(float* x, const float* y, std::size_t count);
 
 // Multi-head scaled dot-product attention for `n_query` rows.
 //   q: [n_query, ld] (head h in columns h*head_dim ...), k, v: [n_key, ld]
-//   out: [n_query, ld]; scores: scratch of n_query * n_key floats.
+//   out: [n_query, ld]; scores: scratch of parallel_size(parallel) * n_query * n_key floats.
+// Heads are split between workers.
 // When causal_offset >= 0, query i only sees keys 0 .. causal_offset + i (decoder
 // self-attention over a cache that already holds causal_offset earlier tokens).
 void multi_head_attention(const float* q, int n_query, const float* k, const float* v, int n_key,
                           int ld, int heads, int head_dim, int causal_offset, float* scores,
-                          float* out);
+                          float* out, Parallel* parallel = nullptr);
 
 }  // namespace earshot::models::whisper

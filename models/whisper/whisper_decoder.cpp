@@ -13,7 +13,8 @@ struct WhisperDecoder::Layout {
   std::size_t self_k, self_v, cross_k, cross_v, x, h, q, k, v, attn, proj, mlp, scores, scratch,
       total;
 
-  Layout(const WhisperConfig& c, int sequences) {
+  Layout(const WhisperConfig& c, int sequences, int workers = 1) {
+    const std::size_t n_workers = static_cast<std::size_t>(workers);
     const std::size_t d = static_cast<std::size_t>(c.d_model);
     const std::size_t layers = static_cast<std::size_t>(c.decoder_layers);
     const std::size_t ctx = static_cast<std::size_t>(c.n_text_ctx);
@@ -37,22 +38,24 @@ struct WhisperDecoder::Layout {
     attn = take(rows * d);
     proj = take(rows * d);
     mlp = take(rows * static_cast<std::size_t>(c.decoder_ffn));
-    scores = take(rows * std::max(audio, ctx));
-    scratch = take(linear_scratch_floats(std::max(c.d_model, c.decoder_ffn)));
+    scores = take(n_workers * rows * std::max(audio, ctx));
+    scratch = take(n_workers * linear_scratch_floats(std::max(c.d_model, c.decoder_ffn)));
     total = at;
   }
 };
 
-std::size_t WhisperDecoder::workspace_bytes(const WhisperConfig& config, int max_sequences) {
-  return Layout(config, max_sequences).total * sizeof(float);
+std::size_t WhisperDecoder::workspace_bytes(const WhisperConfig& config, int max_sequences,
+                                            int workers) {
+  return Layout(config, max_sequences, workers).total * sizeof(float);
 }
 
 WhisperDecoder::WhisperDecoder(const WhisperModel& model, rt::MemoryBudget& budget,
-                               int max_sequences)
-    : model_(model), max_sequences_(max_sequences) {
+                               int max_sequences, Parallel* parallel)
+    : model_(model), max_sequences_(max_sequences), parallel_(parallel) {
   if (max_sequences < 1) throw std::invalid_argument("whisper decoder: max_sequences < 1");
-  workspace_ = budget.reserve("whisper decoder (KV cache, activations)",
-                              workspace_bytes(model.config, max_sequences));
+  workspace_ =
+      budget.reserve("whisper decoder (KV cache, activations)",
+                     workspace_bytes(model.config, max_sequences, parallel_size(parallel)));
   const auto n = static_cast<std::size_t>(max_sequences);
   lengths_.assign(n, 0);
   slot_of_.resize(n);
@@ -64,7 +67,7 @@ WhisperDecoder::WhisperDecoder(const WhisperModel& model, rt::MemoryBudget& budg
 }
 
 float* WhisperDecoder::self_k(int layer, int slot) {
-  const Layout L(model_.config, max_sequences_);
+  const Layout L(model_.config, max_sequences_, parallel_size(parallel_));
   const std::size_t block = static_cast<std::size_t>(model_.config.n_text_ctx) *
                             static_cast<std::size_t>(model_.config.d_model);
   return workspace_.as<float>().data() + L.self_k +
@@ -73,21 +76,21 @@ float* WhisperDecoder::self_k(int layer, int slot) {
 }
 
 float* WhisperDecoder::self_v(int layer, int slot) {
-  const Layout L(model_.config, max_sequences_);
+  const Layout L(model_.config, max_sequences_, parallel_size(parallel_));
   return self_k(layer, slot) + (L.self_v - L.self_k);
 }
 
 void WhisperDecoder::set_audio(const float* audio_features) {
   const WhisperConfig& c = model_.config;
-  const Layout L(c, max_sequences_);
+  const Layout L(c, max_sequences_, parallel_size(parallel_));
   float* ws = workspace_.as<float>().data();
   const std::size_t block = static_cast<std::size_t>(c.n_audio_ctx) * c.d_model;
   for (int i = 0; i < c.decoder_layers; ++i) {
     const auto& a = model_.weights.decoder_layers[static_cast<std::size_t>(i)].cross_attn;
     linear(audio_features, c.n_audio_ctx, a.k.w, nullptr, ws + L.cross_k + i * block,
-           ws + L.scratch);
+           ws + L.scratch, parallel_);
     linear(audio_features, c.n_audio_ctx, a.v.w, a.v.bias(), ws + L.cross_v + i * block,
-           ws + L.scratch);
+           ws + L.scratch, parallel_);
   }
   have_audio_ = true;
   reset();
@@ -117,7 +120,7 @@ const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int row
     throw std::length_error("whisper decoder: " + std::to_string(rows) +
                             " rows in one call (1 .. " + std::to_string(max_rows()) + ")");
   const int d = c.d_model;
-  const Layout L(c, max_sequences_);
+  const Layout L(c, max_sequences_, parallel_size(parallel_));
   float* ws = workspace_.as<float>().data();
   float* x = ws + L.x;
   float* h = ws + L.h;
@@ -160,9 +163,9 @@ const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int row
     // Causal self-attention: append this call's K/V to each sequence's cache, then attend
     // over the cache (run by run: consecutive rows of one sequence share one block).
     layer_norm(x, rows, d, layer.self_ln, h);
-    linear(h, rows, layer.self_attn.q.w, layer.self_attn.q.bias(), ws + L.q, scratch);
-    linear(h, rows, layer.self_attn.k.w, nullptr, ws + L.k, scratch);
-    linear(h, rows, layer.self_attn.v.w, layer.self_attn.v.bias(), ws + L.v, scratch);
+    linear(h, rows, layer.self_attn.q.w, layer.self_attn.q.bias(), ws + L.q, scratch, parallel_);
+    linear(h, rows, layer.self_attn.k.w, nullptr, ws + L.k, scratch, parallel_);
+    linear(h, rows, layer.self_attn.v.w, layer.self_attn.v.bias(), ws + L.v, scratch, parallel_);
     for (int r = 0; r < rows; ++r) {
       const int slot = slot_of_[static_cast<std::size_t>(seqs[r])];
       const std::size_t pos = static_cast<std::size_t>(positions_[static_cast<std::size_t>(r)]);
@@ -180,28 +183,28 @@ const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int row
       const std::size_t off = static_cast<std::size_t>(r0) * d;
       multi_head_attention(ws + L.q + off, r1 - r0, self_k(li, slot), self_v(li, slot), n_key, d,
                            c.decoder_heads, c.decoder_head_dim(), first, ws + L.scores,
-                           ws + L.attn + off);
+                           ws + L.attn + off, parallel_);
       r0 = r1;
     }
     linear(ws + L.attn, rows, layer.self_attn.out.w, layer.self_attn.out.bias(), ws + L.proj,
-           scratch);
+           scratch, parallel_);
     add_inplace(x, ws + L.proj, rd);
 
     // Cross-attention over the audio features (K/V precomputed by set_audio).
     layer_norm(x, rows, d, layer.cross_ln, h);
-    linear(h, rows, layer.cross_attn.q.w, layer.cross_attn.q.bias(), ws + L.q, scratch);
+    linear(h, rows, layer.cross_attn.q.w, layer.cross_attn.q.bias(), ws + L.q, scratch, parallel_);
     multi_head_attention(ws + L.q, rows, ws + L.cross_k + li * cross_block,
                          ws + L.cross_v + li * cross_block, c.n_audio_ctx, d, c.decoder_heads,
-                         c.decoder_head_dim(), -1, ws + L.scores, ws + L.attn);
+                         c.decoder_head_dim(), -1, ws + L.scores, ws + L.attn, parallel_);
     linear(ws + L.attn, rows, layer.cross_attn.out.w, layer.cross_attn.out.bias(), ws + L.proj,
-           scratch);
+           scratch, parallel_);
     add_inplace(x, ws + L.proj, rd);
 
     // MLP.
     layer_norm(x, rows, d, layer.mlp_ln, h);
-    linear(h, rows, layer.fc1.w, layer.fc1.bias(), ws + L.mlp, scratch);
-    gelu_inplace(ws + L.mlp, static_cast<std::size_t>(rows) * c.decoder_ffn);
-    linear(ws + L.mlp, rows, layer.fc2.w, layer.fc2.bias(), ws + L.proj, scratch);
+    linear(h, rows, layer.fc1.w, layer.fc1.bias(), ws + L.mlp, scratch, parallel_);
+    gelu_inplace(ws + L.mlp, rows, c.decoder_ffn, parallel_);
+    linear(ws + L.mlp, rows, layer.fc2.w, layer.fc2.bias(), ws + L.proj, scratch, parallel_);
     add_inplace(x, ws + L.proj, rd);
   }
   for (int r = 0; r < rows; ++r)
@@ -211,9 +214,9 @@ const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int row
 }
 
 void WhisperDecoder::logits(const float* hidden, int rows, float* out) {
-  const Layout L(model_.config, max_sequences_);
+  const Layout L(model_.config, max_sequences_, parallel_size(parallel_));
   linear(hidden, rows, model_.weights.output_projection(), nullptr, out,
-         workspace_.as<float>().data() + L.scratch);
+         workspace_.as<float>().data() + L.scratch, parallel_);
 }
 
 void WhisperDecoder::rearrange(const int* source, int n) {

@@ -18,10 +18,13 @@ namespace earshot::models::whisper {
 
 class WhisperDecoder {
  public:
-  WhisperDecoder(const WhisperModel& model, rt::MemoryBudget& budget, int max_sequences = 1);
+  // `parallel` (optional, not owned) splits the matrix products between its threads.
+  WhisperDecoder(const WhisperModel& model, rt::MemoryBudget& budget, int max_sequences = 1,
+                 Parallel* parallel = nullptr);
 
   // Bytes reserved for this config (KV caches, cross K/V, activations), for plans.
-  static std::size_t workspace_bytes(const WhisperConfig& config, int max_sequences);
+  static std::size_t workspace_bytes(const WhisperConfig& config, int max_sequences,
+                                     int workers = 1);
 
   int max_sequences() const { return max_sequences_; }
   int max_rows() const { return model_.config.n_text_ctx; }
@@ -55,6 +58,7 @@ class WhisperDecoder {
 
   const WhisperModel& model_;
   int max_sequences_;
+  Parallel* parallel_;
   rt::Reservation workspace_;
   std::vector<int> lengths_;    // tokens cached per sequence
   std::vector<int> slot_of_;    // sequence -> cache slot

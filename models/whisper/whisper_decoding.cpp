@@ -35,10 +35,11 @@ double compression_ratio(const std::string& text) {
   return static_cast<double>(text.size()) / static_cast<double>(size);
 }
 
-WhisperDecoding::WhisperDecoding(const WhisperModel& model, rt::MemoryBudget& budget, int max_group)
+WhisperDecoding::WhisperDecoding(const WhisperModel& model, rt::MemoryBudget& budget, int max_group,
+                                 Parallel* parallel)
     : model_(model),
       max_group_(max_group),
-      decoder_(model, budget, max_group),
+      decoder_(model, budget, max_group, parallel),
       logits_(budget.reserve_array<float>(
           "whisper decoding logits",
           static_cast<std::size_t>(max_group) * static_cast<std::size_t>(model.config.n_vocab))),

@@ -61,7 +61,8 @@ using TextDecoder = std::function<std::string(std::span<const int>)>;
 class WhisperDecoding {
  public:
   // max_group: the most sequences decoded together (beam_size / best_of).
-  WhisperDecoding(const WhisperModel& model, rt::MemoryBudget& budget, int max_group = 5);
+  WhisperDecoding(const WhisperModel& model, rt::MemoryBudget& budget, int max_group = 5,
+                  Parallel* parallel = nullptr);
 
   void set_text_decoder(TextDecoder decoder) { text_decoder_ = std::move(decoder); }
   const WhisperModel& model() const { return model_; }

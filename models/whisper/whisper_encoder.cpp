@@ -12,7 +12,8 @@ namespace earshot::models::whisper {
 struct WhisperEncoder::Layout {
   std::size_t im2col, conv1, x, h, q, k, v, attn, proj, mlp, scores, scratch, total;
 
-  explicit Layout(const WhisperConfig& c) {
+  Layout(const WhisperConfig& c, int workers) {
+    const std::size_t n_workers = static_cast<std::size_t>(workers);
     const std::size_t t = static_cast<std::size_t>(c.n_audio_ctx);
     const std::size_t d = static_cast<std::size_t>(c.d_model);
     const std::size_t frames = 2 * t;
@@ -32,19 +33,23 @@ struct WhisperEncoder::Layout {
     attn = take(t * d);
     proj = take(t * d);
     mlp = take(t * static_cast<std::size_t>(c.encoder_ffn));
-    scores = take(t * t);
-    scratch = take(linear_scratch_floats(std::max({c.n_mels * 3, c.d_model * 3, c.encoder_ffn})));
+    scores = take(n_workers * t * t);
+    scratch = take(n_workers *
+                   linear_scratch_floats(std::max({c.n_mels * 3, c.d_model * 3, c.encoder_ffn})));
     total = at;
   }
 };
 
-std::size_t WhisperEncoder::workspace_bytes(const WhisperConfig& config) {
-  return Layout(config).total * sizeof(float);
+std::size_t WhisperEncoder::workspace_bytes(const WhisperConfig& config, int workers) {
+  return Layout(config, workers).total * sizeof(float);
 }
 
-WhisperEncoder::WhisperEncoder(const WhisperModel& model, rt::MemoryBudget& budget)
+WhisperEncoder::WhisperEncoder(const WhisperModel& model, rt::MemoryBudget& budget,
+                               Parallel* parallel)
     : model_(model),
-      workspace_(budget.reserve("whisper encoder workspace", workspace_bytes(model.config))) {}
+      parallel_(parallel),
+      workspace_(budget.reserve("whisper encoder workspace",
+                                workspace_bytes(model.config, parallel_size(parallel)))) {}
 
 void WhisperEncoder::forward(const float* mel, int n_mels, int n_frames, float* out) {
   const WhisperConfig& c = model_.config;
@@ -55,7 +60,8 @@ void WhisperEncoder::forward(const float* mel, int n_mels, int n_frames, float* 
   if (n_frames != c.n_mel_frames())
     throw std::invalid_argument("whisper encoder: expected " + std::to_string(c.n_mel_frames()) +
                                 " mel frames (30 s), got " + std::to_string(n_frames));
-  const Layout L(c);
+  const Layout L(c, parallel_size(parallel_));
+  Parallel* p = parallel_;
   float* ws = workspace_.as<float>().data();
   float* im2col = ws + L.im2col;
   float* y1 = ws + L.conv1;
@@ -78,8 +84,8 @@ void WhisperEncoder::forward(const float* mel, int n_mels, int n_frames, float* 
       row[ch * 3 + 2] = f + 1 < n_frames ? m[f + 1] : 0.0f;
     }
   }
-  linear(im2col, n_frames, w.conv1.w, w.conv1.bias(), y1, scratch);
-  gelu_inplace(y1, static_cast<std::size_t>(n_frames) * d);
+  linear(im2col, n_frames, w.conv1.w, w.conv1.bias(), y1, scratch, p);
+  gelu_inplace(y1, n_frames, d, p);
 
   // conv2, stride 2: output frame i reads input frames 2i-1, 2i, 2i+1.
   const int cols2 = d * 3;
@@ -91,28 +97,28 @@ void WhisperEncoder::forward(const float* mel, int n_mels, int n_frames, float* 
       for (int ch = 0; ch < d; ++ch) row[ch * 3 + k] = src ? src[ch] : 0.0f;
     }
   }
-  linear(im2col, t, w.conv2.w, w.conv2.bias(), x, scratch);
-  gelu_inplace(x, td);
+  linear(im2col, t, w.conv2.w, w.conv2.bias(), x, scratch, p);
+  gelu_inplace(x, t, d, p);
   add_inplace(x, w.encoder_positions.data(), td);
 
   for (const EncoderLayerWeight& layer : w.encoder_layers) {
     // Self-attention sub-block (pre-LN, residual).
-    layer_norm(x, t, d, layer.attn_ln, h);
-    linear(h, t, layer.attn.q.w, layer.attn.q.bias(), ws + L.q, scratch);
-    linear(h, t, layer.attn.k.w, nullptr, ws + L.k, scratch);
-    linear(h, t, layer.attn.v.w, layer.attn.v.bias(), ws + L.v, scratch);
+    layer_norm(x, t, d, layer.attn_ln, h, p);
+    linear(h, t, layer.attn.q.w, layer.attn.q.bias(), ws + L.q, scratch, p);
+    linear(h, t, layer.attn.k.w, nullptr, ws + L.k, scratch, p);
+    linear(h, t, layer.attn.v.w, layer.attn.v.bias(), ws + L.v, scratch, p);
     multi_head_attention(ws + L.q, t, ws + L.k, ws + L.v, t, d, c.encoder_heads,
-                         c.encoder_head_dim(), -1, ws + L.scores, ws + L.attn);
-    linear(ws + L.attn, t, layer.attn.out.w, layer.attn.out.bias(), ws + L.proj, scratch);
+                         c.encoder_head_dim(), -1, ws + L.scores, ws + L.attn, p);
+    linear(ws + L.attn, t, layer.attn.out.w, layer.attn.out.bias(), ws + L.proj, scratch, p);
     add_inplace(x, ws + L.proj, td);
     // MLP sub-block.
-    layer_norm(x, t, d, layer.mlp_ln, h);
-    linear(h, t, layer.fc1.w, layer.fc1.bias(), ws + L.mlp, scratch);
-    gelu_inplace(ws + L.mlp, static_cast<std::size_t>(t) * c.encoder_ffn);
-    linear(ws + L.mlp, t, layer.fc2.w, layer.fc2.bias(), ws + L.proj, scratch);
+    layer_norm(x, t, d, layer.mlp_ln, h, p);
+    linear(h, t, layer.fc1.w, layer.fc1.bias(), ws + L.mlp, scratch, p);
+    gelu_inplace(ws + L.mlp, t, c.encoder_ffn, p);
+    linear(ws + L.mlp, t, layer.fc2.w, layer.fc2.bias(), ws + L.proj, scratch, p);
     add_inplace(x, ws + L.proj, td);
   }
-  layer_norm(x, t, d, w.encoder_ln, out);
+  layer_norm(x, t, d, w.encoder_ln, out, p);
 }
 
 }  // namespace earshot::models::whisper

@@ -7,16 +7,19 @@
 // allocates nothing.
 #pragma once
 
+#include "models/whisper/parallel.hpp"
 #include "models/whisper/whisper_weights.hpp"
 
 namespace earshot::models::whisper {
 
 class WhisperEncoder {
  public:
-  WhisperEncoder(const WhisperModel& model, rt::MemoryBudget& budget);
+  // `parallel` (optional, not owned) splits the work between its threads; per-worker scratch is
+  // reserved for its size.
+  WhisperEncoder(const WhisperModel& model, rt::MemoryBudget& budget, Parallel* parallel = nullptr);
 
   // Bytes the workspace of this model's encoder takes (for plans).
-  static std::size_t workspace_bytes(const WhisperConfig& config);
+  static std::size_t workspace_bytes(const WhisperConfig& config, int workers = 1);
 
   // mel: [n_mels, n_frames] row-major, n_frames == 2 * n_audio_ctx.
   // out: [n_audio_ctx, d_model]. Throws std::invalid_argument on a shape mismatch.
@@ -25,6 +28,7 @@ class WhisperEncoder {
  private:
   struct Layout;
   const WhisperModel& model_;
+  Parallel* parallel_;
   rt::Reservation workspace_;
 };
 

@@ -32,10 +32,10 @@ std::vector<float> whisper_log_mel_padded(std::span<const float> audio, int n_me
 }
 
 WhisperTranscriber::WhisperTranscriber(const WhisperModel& model, rt::MemoryBudget& budget,
-                                       int max_group)
+                                       int max_group, Parallel* parallel)
     : model_(model),
-      encoder_(model, budget),
-      decoding_(model, budget, max_group),
+      encoder_(model, budget, parallel),
+      decoding_(model, budget, max_group, parallel),
       window_(budget.reserve_array<float>(
           "whisper mel window",
           static_cast<std::size_t>(model.config.n_mels) * model.config.n_mel_frames())),

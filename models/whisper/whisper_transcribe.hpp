@@ -56,7 +56,9 @@ class WhisperTranscriber {
  public:
   // Reserves the encoder workspace, one window of mel and features, and the decoder for
   // max_group sequences (beam size / best_of).
-  WhisperTranscriber(const WhisperModel& model, rt::MemoryBudget& budget, int max_group = 5);
+  // `parallel` (optional, not owned): the threads the encoder and decoder split work over.
+  WhisperTranscriber(const WhisperModel& model, rt::MemoryBudget& budget, int max_group = 5,
+                     Parallel* parallel = nullptr);
 
   void set_text_decoder(TextDecoder decoder);
 

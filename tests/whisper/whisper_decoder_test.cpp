@@ -29,9 +29,10 @@ struct Fixture {
   int vocab() const { return model->config.n_vocab; }
 };
 
-void check_forced_logits(const std::string& name) {
+void check_forced_logits(const std::string& name, int threads = 1) {
   Fixture f(name);
-  WhisperDecoder decoder(*f.model, f.budget);
+  ThreadTeam team(threads);
+  WhisperDecoder decoder(*f.model, f.budget, 1, &team);
   decoder.set_audio(f.audio.data());
   const int n = static_cast<int>(f.tokens.size());
   ASSERT_EQ(f.expected.size(), static_cast<std::size_t>(n) * f.vocab());
@@ -39,7 +40,8 @@ void check_forced_logits(const std::string& name) {
   std::vector<float> logits(f.expected.size());
   decoder.logits(hidden, n, logits.data());
   const double err = max_abs_diff(logits, f.expected);
-  std::printf("[%s] logits_forced max |diff| = %.3g (tolerance 5e-4)\n", name.c_str(), err);
+  std::printf("[%s, %d thread(s)] logits_forced max |diff| = %.3g (tolerance 5e-4)\n", name.c_str(),
+              threads, err);
   EXPECT_LE(err, 5e-4);
 }
 
@@ -48,6 +50,12 @@ TEST(WhisperDecoder, TinyRandomForcedLogits) {
 }
 TEST(WhisperDecoder, V3RandomForcedLogits) {
   check_forced_logits("v3-random");
+}
+TEST(WhisperDecoder, TinyForcedLogitsThreeThreads) {
+  check_forced_logits("tiny-random", 3);
+}
+TEST(WhisperDecoder, V3ForcedLogitsThreeThreads) {
+  check_forced_logits("v3-random", 3);
 }
 
 // Prompt in one call, then one token per call through the cache: every position's logits
