@@ -10,8 +10,10 @@
 
 #include <sndfile.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -60,20 +62,6 @@ int run_encode(const CodecOptions& o) {
   return 0;
 }
 
-int run_decode(const CodecOptions& o) {
-  rt::MemoryBudget budget(o.budget_mb << 20);
-  const auto model = ec::EncodecModel::load(o.model, budget);
-  const auto& config = model.config();
-  const auto encoded = ec::load_codes(o.input, config);
-  const auto audio = model.decode(encoded);
-  dsp::write_wav_atomic(o.output, audio, static_cast<std::size_t>(config.audio_channels),
-                        config.sampling_rate, dsp::WavEncoding::Float32);
-  std::fprintf(stderr, "earshot codec: %zu samples x %d channel(s) at %d Hz -> %s\n",
-               audio.size() / config.audio_channels, config.audio_channels, config.sampling_rate,
-               o.output.c_str());
-  return 0;
-}
-
 // Incremental WAV writer: play writes audio as it is decoded, so memory stays flat however
 // long the stream runs.
 class WavStreamWriter {
@@ -100,6 +88,66 @@ class WavStreamWriter {
   std::string path_;
   SNDFILE* file_ = nullptr;
 };
+
+// Causal (24 kHz) codes are decoded through the streaming decoder block by block, so memory
+// stays flat however long the file is; the output equals the offline decode up to float
+// rounding (see streaming_decoder.hpp). Written to OUT.tmp and renamed when complete.
+void decode_streaming(const ec::EncodecModel& model, rt::MemoryBudget& budget,
+                      const ec::EncodedAudio& encoded, const std::string& path) {
+  constexpr std::int64_t kBlock = 64;
+  const auto& chunk = encoded.chunks.at(0);
+  const int n_q = encoded.n_q;
+  ec::StreamingDecoder decoder(model, budget, n_q, kBlock);
+  std::vector<float> audio(static_cast<std::size_t>(decoder.max_output_samples()));
+  std::vector<std::int32_t> block(static_cast<std::size_t>(kBlock * n_q));
+  const std::int64_t keep =
+      encoded.audio_length > 0 ? encoded.audio_length : chunk.frames * model.config().hop_length();
+  std::int64_t written = 0;
+  const std::string tmp = path + ".tmp";
+  {
+    WavStreamWriter writer(tmp, 1, model.config().sampling_rate);
+    auto emit = [&](std::int64_t m) {
+      const std::int64_t n = std::min(m, keep - written);
+      if (n > 0) writer.write(audio.data(), n);
+      written += std::max<std::int64_t>(n, 0);
+    };
+    for (std::int64_t f0 = 0; f0 < chunk.frames; f0 += kBlock) {
+      const std::int64_t n = std::min(kBlock, chunk.frames - f0);
+      for (std::int64_t f = 0; f < n; ++f) {
+        for (int q = 0; q < n_q; ++q) block[f * n_q + q] = chunk.codes[q * chunk.frames + f0 + f];
+      }
+      emit(decoder.push(block.data(), n, audio.data()));
+    }
+    emit(decoder.finish(audio.data()));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp);
+    throw std::runtime_error(path + ": cannot move into place: " + ec.message());
+  }
+}
+
+int run_decode(const CodecOptions& o) {
+  rt::MemoryBudget budget(o.budget_mb << 20);
+  const auto model = ec::EncodecModel::load(o.model, budget);
+  const auto& config = model.config();
+  const auto encoded = ec::load_codes(o.input, config);
+  if (config.use_causal_conv && config.audio_channels == 1 && encoded.chunks.size() == 1) {
+    decode_streaming(model, budget, encoded, o.output);
+    std::fprintf(stderr, "earshot codec: %lld frames decoded (streaming) at %d Hz -> %s\n",
+                 static_cast<long long>(encoded.chunks[0].frames), config.sampling_rate,
+                 o.output.c_str());
+    return 0;
+  }
+  const auto audio = model.decode(encoded);
+  dsp::write_wav_atomic(o.output, audio, static_cast<std::size_t>(config.audio_channels),
+                        config.sampling_rate, dsp::WavEncoding::Float32);
+  std::fprintf(stderr, "earshot codec: %zu samples x %d channel(s) at %d Hz -> %s\n",
+               audio.size() / config.audio_channels, config.audio_channels, config.sampling_rate,
+               o.output.c_str());
+  return 0;
+}
 
 int run_play(const CodecOptions& o) {
   rt::MemoryBudget budget(o.budget_mb << 20);
