@@ -62,7 +62,9 @@ const RegisterCommand kRegisterMonitor{Command{
       sub.add_option("--period", o->period, "frames per callback (JACK uses the server's)")
           ->check(CLI::Range(1u, 65536u))
           ->capture_default_str();
-      sub.add_option("--channels", o->channels, "channels for tone, mic and jack")
+      sub.add_option(
+             "--channels", o->channels,
+             "channels for tone, mic and jack (a file into the file/null backend brings its own)")
           ->check(CLI::Range(1u, 64u))
           ->capture_default_str();
       sub.add_option("--headroom", o->headroom,

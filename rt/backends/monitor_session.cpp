@@ -1,6 +1,7 @@
 #include "rt/backends/monitor_session.hpp"
 
 #include "rt/backends/file_backend.hpp"
+#include "rt/backends/file_input_generator.hpp"
 #include "rt/backends/jack_backend.hpp"
 #include "rt/backends/portaudio_backend.hpp"
 #include "rt/backends/resampling_node.hpp"
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <thread>
 
 namespace earshot::rt {
@@ -80,11 +82,11 @@ Kind choose_backend(const MonitorOptions& o) {
   };
   switch (kind) {
     case Kind::Jack:
-      if (o.input != "tone" && o.input != "jack") refuse("--input " + o.input);
+      if (o.input == "mic") refuse("--input mic");
       if (o.output != "auto" && o.output != "jack") refuse("--output " + o.output);
       break;
     case Kind::PortAudio:
-      if (o.input != "tone" && o.input != "mic") refuse("--input " + o.input);
+      if (o.input == "jack") refuse("--input jack");
       if (o.output != "auto" && o.output != "portaudio" && o.output != "null")
         refuse("--output " + o.output);
       break;
@@ -129,7 +131,10 @@ int run_monitor(const MonitorOptions& o, std::FILE* out, const std::atomic<bool>
   sc.client_name = o.client_name;
   sc.period_frames = o.period;
   sc.sample_rate = o.rate > 0 ? o.rate : 48000.0;
-  sc.input_channels = tone ? 0 : o.channels;
+  // A file played into a device backend comes through a generator, like the tone.
+  const bool file_generator = file_in && (kind == Kind::Jack || kind == Kind::PortAudio);
+  const bool generated = tone || file_generator;
+  sc.input_channels = generated ? 0 : o.channels;
   sc.output_channels = o.channels;
 
   std::unique_ptr<AudioBackend> backend;
@@ -185,7 +190,7 @@ int run_monitor(const MonitorOptions& o, std::FILE* out, const std::atomic<bool>
 
   const std::uint32_t channels = std::max(backend->output_channels(), backend->input_channels());
   PipelineConfig pc;
-  pc.input_channels = tone ? channels : backend->input_channels();
+  pc.input_channels = generated ? channels : backend->input_channels();
   pc.output_channels = std::max<std::uint32_t>(1, backend->output_channels());
   // The pass-through node runs at --node-rate when given (converted both ways with libsoxr),
   // on blocks as long as one period.
@@ -206,6 +211,12 @@ int run_monitor(const MonitorOptions& o, std::FILE* out, const std::atomic<bool>
   RingPipeline pipeline(node, pc);
   ToneGenerator generator(o.tone_hz, rate, static_cast<float>(std::pow(10.0, o.tone_dbfs / 20.0)));
   if (tone) pipeline.set_input_generator(&generator);
+  std::unique_ptr<FileInputGenerator> file_generator_input;
+  if (file_generator) {
+    file_generator_input = std::make_unique<FileInputGenerator>(o.input, rate, period);
+    pipeline.set_input_generator(file_generator_input.get());
+    file_generator_input->start();
+  }
 
   const std::uint32_t latency = pipeline.latency_frames();
   backend->set_processing_latency(latency);
@@ -236,9 +247,15 @@ int run_monitor(const MonitorOptions& o, std::FILE* out, const std::atomic<bool>
   auto next_report = t0;
   const auto interval = std::chrono::duration<double>(o.report_interval);
   auto elapsed = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
+  std::optional<double> input_done_at;
   auto stop_now = [&] {
     if (stop_requested != nullptr && stop_requested->load()) return true;
     if (backend->finished()) return true;
+    if (file_generator_input && file_generator_input->finished()) {
+      // Let the last input frames come out of the pipeline before stopping.
+      if (!input_done_at) input_done_at = elapsed();
+      if (elapsed() >= *input_done_at + 1.5 * latency / rate + 0.05) return true;
+    }
     // Device clocks: wall time. Own clocks (null, file) stop themselves at the exact length.
     return (kind == Kind::Jack || kind == Kind::PortAudio) && o.seconds > 0 &&
            elapsed() >= o.seconds;
@@ -269,6 +286,10 @@ int run_monitor(const MonitorOptions& o, std::FILE* out, const std::atomic<bool>
   }
   backend->stop();
   pipeline.stop();
+  if (file_generator_input) {
+    file_generator_input->stop();
+    if (file_generator_input->failed()) throw BackendError(file_generator_input->error());
+  }
   if (backend->failed()) throw BackendError(backend->finish_message());
   const PipelineStats s = pipeline.stats();
   std::fprintf(out,

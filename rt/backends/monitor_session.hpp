@@ -3,11 +3,12 @@
 // logic is here so tests reach it.
 //
 // Which backend drives the clock follows from --input/--output unless --backend says:
-//   --input jack or --output jack           -> JACK (input tone or jack; output jack)
-//   --input mic  or --output portaudio      -> PortAudio (input tone or mic)
+//   --input jack or --output jack           -> JACK (input tone, jack or FILE; output jack)
+//   --input mic  or --output portaudio      -> PortAudio (input tone, mic or FILE)
 //   --output FILE, or --input FILE          -> file backend (input tone or FILE)
 //   otherwise (tone; output null or auto)   -> PortAudio when auto finds a default output
 //                                              device, else the null backend at real-time pace
+// A FILE into JACK or PortAudio is decoded ahead by a reader thread (FileInputGenerator).
 #pragma once
 
 #include <atomic>

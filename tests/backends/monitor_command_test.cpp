@@ -249,6 +249,38 @@ TEST(MonitorCommand, JackServerKilledMidRunEndsWithOneClearLine) {
   expect_one_error_line(earshot, "the JACK server shut down");
 }
 
+TEST(MonitorCommand, FileIntoJackPlaysToTheEndAndStops) {
+  JackServer server(48000, 256);
+  ASSERT_TRUE(server.ready()) << "jackd did not start; see " << server.log_path();
+  const fs::path dir = temp_dir();
+  std::vector<float> sine(48000);  // one second, 1 kHz at -6 dBFS, mono
+  for (std::size_t i = 0; i < sine.size(); ++i)
+    sine[i] = static_cast<float>(0.5 * std::sin(2 * std::numbers::pi * 1000.0 * i / 48000.0));
+  SF_INFO info{};
+  info.samplerate = 48000;
+  info.channels = 1;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+  SNDFILE* f = sf_open((dir / "sine.wav").c_str(), SFM_WRITE, &info);
+  ASSERT_NE(f, nullptr);
+  sf_writef_float(f, sine.data(), static_cast<sf_count_t>(sine.size()));
+  sf_close(f);
+  const auto t0 = std::chrono::steady_clock::now();
+  Subprocess earshot(monitor({"--input", dir / "sine.wav", "--output", "jack", "--channels", "2",
+                              "--report-interval", "0.1"}));
+  ASSERT_EQ(earshot.wait(30), 0) << earshot.err();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GT(elapsed, 0.9);
+  const std::string out = earshot.out();
+  EXPECT_NE(out.find("backend jack"), std::string::npos) << out;
+  // The mono file feeds both channels at its level: peak -6.0, RMS -9.0 dBFS.
+  EXPECT_NE(out.find("ch1 peak  -6.0 rms  -9.0 dBFS | ch2 peak  -6.0 rms  -9.0 dBFS"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("done: "), std::string::npos) << out;
+  fs::remove_all(dir);
+}
+
 TEST(DevicesCommand, ListsJackPortsOfARunningServer) {
   JackServer server(48000, 256);
   ASSERT_TRUE(server.ready()) << "jackd did not start; see " << server.log_path();
