@@ -47,15 +47,29 @@ ConvGeom rewrite_geom(int context, bool freq) {
 
 }  // namespace
 
+float* HTDemucsWorkspace::take(rt::MemoryBudget& budget, const std::string& name,
+                               std::int64_t floats) {
+  if (building) {
+    blocks.push_back(budget.reserve_array<float>(name, static_cast<std::size_t>(floats)));
+    return blocks.back().as<float>().data();
+  }
+  if (cursor >= blocks.size() || blocks[cursor].bytes() < static_cast<std::size_t>(floats) * 4)
+    throw std::logic_error("HTDemucsWorkspace: shared workspace does not fit this model");
+  return blocks[cursor++].as<float>().data();
+}
+
 std::unique_ptr<HTDemucs> HTDemucs::load(const std::string& dir, rt::MemoryBudget& budget,
-                                         const std::string& tag) {
+                                         const std::string& tag,
+                                         std::shared_ptr<HTDemucsWorkspace> shared_workspace) {
   auto config = HTDemucsConfig::from_json_file(std::filesystem::path(dir) / "config.json");
   auto file = models::SafetensorsFile::open(std::filesystem::path(dir) / "model.safetensors");
-  return std::make_unique<HTDemucs>(std::move(config), file, budget, tag);
+  return std::make_unique<HTDemucs>(std::move(config), file, budget, tag,
+                                    std::move(shared_workspace));
 }
 
 HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
-                   rt::MemoryBudget& budget, const std::string& tag)
+                   rt::MemoryBudget& budget, const std::string& tag,
+                   std::shared_ptr<HTDemucsWorkspace> shared_workspace)
     : config_(std::move(config)),
       weights_(HTDemucsWeights::load(file, config_, budget, tag)),
       length_(config_.training_length()),
@@ -70,10 +84,24 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
     tgeom_.push_back({1, 1, tl[i], tl[i + 1]});
   }
 
-  const std::string ws = tag + "/activations";
-  auto reserve = [&](std::int64_t n) {
-    return budget.reserve_array<float>(ws, static_cast<std::size_t>(n));
-  };
+  // Everything the buffer sizes depend on; equal strings share a workspace.
+  std::string geometry;
+  for (std::int64_t v :
+       {std::int64_t{C}, std::int64_t{S}, std::int64_t{c.channels}, std::int64_t{c.growth},
+        std::int64_t{c.nfft}, std::int64_t{c.depth}, std::int64_t{c.kernel_size},
+        std::int64_t{c.stride}, std::int64_t{c.context}, std::int64_t{c.context_enc},
+        std::int64_t{c.bottom_channels}, std::int64_t{c.t_layers},
+        std::int64_t{c.dconv_hidden(c.channels)}, length_})
+    geometry += std::to_string(v) + ",";
+  if (shared_workspace && shared_workspace->geometry == geometry && !shared_workspace->building) {
+    ws_ = std::move(shared_workspace);
+    ws_->cursor = 0;
+  } else {
+    ws_ = std::make_shared<HTDemucsWorkspace>();
+    ws_->geometry = geometry;
+  }
+  const std::string ws_name = tag + "/activations";
+  auto reserve = [&](std::int64_t n) { return ws_->take(budget, ws_name, n); };
   std::int64_t max_y = 0, max_hid = 0, max_run = 0, max_trun = 0, max_k = 0, max_n = 0;
   for (int i = 0; i < c.depth; ++i) {
     const LevelShape fs = c.freq_level(i), ts = c.time_level(i);
@@ -110,10 +138,8 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
   // that is smaller) without changing any result.
   const std::int64_t col_capacity =
       std::min(max_k * max_n, std::max<std::int64_t>(max_k * 256, std::int64_t{1} << 22));
-  cols_ = reserve(col_capacity);
-  scratch_ = {cols_.as<float>().data(), static_cast<std::size_t>(col_capacity)};
-  gemm_pack_ = reserve(GemmWorkspace::floats_needed());
-  gemm_ = std::make_unique<GemmWorkspace>(gemm_pack_.as<float>().data());
+  scratch_ = {reserve(col_capacity), static_cast<std::size_t>(col_capacity)};
+  gemm_ = std::make_unique<GemmWorkspace>(reserve(GemmWorkspace::floats_needed()));
 
   spec_ = std::make_unique<DemucsSpectrogram>(c.nfft, length_, budget, tag);
   if (c.t_layers > 0) {
@@ -123,6 +149,7 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
     transformer_ = std::make_unique<CrossTransformer>(c, weights_, fgeom_.back().h_out, frames_,
                                                       tl.back(), budget, tag);
   }
+  ws_->building = false;  // complete: later models of this geometry may share it
 }
 
 void HTDemucs::tap(std::string_view stage, const float* data, std::int64_t n) {
@@ -134,7 +161,7 @@ void HTDemucs::dconv(const std::vector<DConvLayerW>& layers, const Act& y) {
   // In the frequency branch every frequency row is its own batch item, hence per-row norms.
   for (const auto& l : layers) {
     const int hidden = static_cast<int>(l.conv1.b.numel());
-    Act h{hid_.as<float>().data(), hidden, y.h, y.w};
+    Act h{hid_, hidden, y.h, y.w};
     ConvGeom g;
     g.kw = 3;
     g.dw = l.dilation;
@@ -142,7 +169,7 @@ void HTDemucs::dconv(const std::vector<DConvLayerW>& layers, const Act& y) {
     conv2d(l.conv1.w.data(), l.conv1.b.data(), g, y, h, scratch_);
     group_norm(h, 1, l.norm1.g.data(), l.norm1.b.data(), 1e-5f, true);
     gelu_inplace(h.data, h.size());
-    Act z{z2_.as<float>().data(), 2 * y.c, y.h, y.w};
+    Act z{z2_, 2 * y.c, y.h, y.w};
     conv2d(l.conv2.w.data(), l.conv2.b.data(), ConvGeom{}, h, z, scratch_);
     group_norm(z, 1, l.norm2.g.data(), l.norm2.b.data(), 1e-5f, true);
     const std::int64_t P = y.plane();
@@ -154,13 +181,13 @@ void HTDemucs::dconv(const std::vector<DConvLayerW>& layers, const Act& y) {
 
 void HTDemucs::encode(const EncoderW& w, const LevelShape& s, const LevelGeom& g, bool freq,
                       const Act& in, const Act& out) {
-  Act y{y_.as<float>().data(), s.enc_out, g.h_out, g.w_out};
+  Act y{y_, s.enc_out, g.h_out, g.w_out};
   conv2d(w.conv.w.data(), w.conv.b.data(), enc_conv_geom(config_, freq), in, y, scratch_);
   if (w.norm1.present())
     group_norm(y, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false);
   gelu_inplace(y.data, y.size());
   dconv(w.dconv, y);
-  Act z{z2_.as<float>().data(), 2 * s.enc_out, g.h_out, g.w_out};
+  Act z{z2_, 2 * s.enc_out, g.h_out, g.w_out};
   conv2d(w.rewrite.w.data(), w.rewrite.b.data(), rewrite_geom(config_.context_enc, freq), y, z,
          scratch_);
   if (w.norm2.present())
@@ -171,12 +198,12 @@ void HTDemucs::encode(const EncoderW& w, const LevelShape& s, const LevelGeom& g
 void HTDemucs::decode(const DecoderW& w, const LevelShape& s, const LevelGeom& g, bool freq,
                       const Act& in, const Act& out) {
   // `in` already holds x + skip.
-  Act z{z2_.as<float>().data(), 2 * s.enc_out, g.h_out, g.w_out};
+  Act z{z2_, 2 * s.enc_out, g.h_out, g.w_out};
   conv2d(w.rewrite.w.data(), w.rewrite.b.data(), rewrite_geom(config_.context, freq), in, z,
          scratch_);
   if (w.norm1.present())
     group_norm(z, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false);
-  Act y{y_.as<float>().data(), s.enc_out, g.h_out, g.w_out};
+  Act y{y_, s.enc_out, g.h_out, g.w_out};
   glu_channels(z, y);
   dconv(w.dconv, y);
   const int k = config_.kernel_size, st = config_.stride, pad = k / 4;
@@ -200,14 +227,14 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
                                 " samples; expected 1.." + std::to_string(length_));
   GemmWorkspace::Scope gemm_scope(*gemm_);
   // Zero-pad to the training length (use_train_segment in eval mode).
-  float* x_mix = mix_.as<float>().data();
+  float* x_mix = mix_;
   for (int ch = 0; ch < C; ++ch) {
     std::copy(mix + ch * len, mix + (ch + 1) * len, x_mix + ch * length_);
     std::fill(x_mix + ch * length_ + len, x_mix + (ch + 1) * length_, 0.0f);
   }
 
   // Frequency-branch input: CaC spectrogram, normalised by its global mean/std.
-  float* z = z_.as<float>().data();
+  float* z = z_;
   const std::int64_t zn = 2LL * C * bins * frames_;
   spec_->forward(x_mix, C, z);
   tap("z_cac", z, zn);
@@ -215,7 +242,7 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
   mean_std(z, zn, mean, std);
   for (std::int64_t i = 0; i < zn; ++i) z[i] = static_cast<float>((z[i] - mean) / (1e-5 + std));
   // Time-branch input: the waveform, normalised likewise.
-  float* xt = xt_.as<float>().data();
+  float* xt = xt_;
   double meant = 0, stdt = 0;
   mean_std(x_mix, C * length_, meant, stdt);
   for (std::int64_t i = 0; i < C * length_; ++i)
@@ -234,10 +261,10 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
                                           "tdec4", "tdec5", "tdec6", "tdec7"};
   for (int i = 0; i < c.depth; ++i) {
     const LevelShape fs = c.freq_level(i), ts = c.time_level(i);
-    Act tout{saved_t_[i].as<float>().data(), ts.enc_out, 1, tgeom_[i].w_out};
+    Act tout{saved_t_[i], ts.enc_out, 1, tgeom_[i].w_out};
     encode(weights_.tencoder[i], ts, tgeom_[i], false, tin, tout);
     tap(kTEnc[i], tout.data, tout.size());
-    Act fout{saved_[i].as<float>().data(), fs.enc_out, fgeom_[i].h_out, frames_};
+    Act fout{saved_[i], fs.enc_out, fgeom_[i].h_out, frames_};
     encode(weights_.encoder[i], fs, fgeom_[i], true, fin, fout);
     tap(kEnc[i], fout.data, fout.size());
     if (i == 0 && !weights_.freq_emb.empty()) {
@@ -256,12 +283,12 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
   }
 
   // Bottom: cross-domain transformer at width bottom_channels.
-  Act x{run_a_.as<float>().data(), fin.c, fin.h, fin.w};
-  Act xt_run{trun_a_.as<float>().data(), tin.c, 1, tin.w};
+  Act x{run_a_, fin.c, fin.h, fin.w};
+  Act xt_run{trun_a_, tin.c, 1, tin.w};
   if (transformer_) {
     const int D = c.transformer_dim();
-    Act b{bottom_.as<float>().data(), D, fin.h, fin.w};
-    Act bt{bottom_t_.as<float>().data(), D, 1, tin.w};
+    Act b{bottom_, D, fin.h, fin.w};
+    Act bt{bottom_t_, D, 1, tin.w};
     if (c.bottom_channels > 0) {
       conv2d(weights_.up.w.data(), weights_.up.b.data(), ConvGeom{}, fin, b, scratch_);
       conv2d(weights_.up_t.w.data(), weights_.up_t.b.data(), ConvGeom{}, tin, bt, scratch_);
@@ -287,14 +314,14 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
   }
 
   // Decoders, bottom level first, each adding its encoder's skip.
-  float* fbuf[2] = {run_a_.as<float>().data(), run_b_.as<float>().data()};
-  float* tbuf[2] = {trun_a_.as<float>().data(), trun_b_.as<float>().data()};
+  float* fbuf[2] = {run_a_, run_b_};
+  float* tbuf[2] = {trun_a_, trun_b_};
   int cur = 0;
   for (int i = c.depth - 1; i >= 0; --i) {
     const LevelShape fs = c.freq_level(i), ts = c.time_level(i);
-    const float* skip = saved_[i].as<float>().data();
+    const float* skip = saved_[i];
     for (std::int64_t k = 0; k < x.size(); ++k) x.data[k] += skip[k];
-    const float* tskip = saved_t_[i].as<float>().data();
+    const float* tskip = saved_t_[i];
     for (std::int64_t k = 0; k < xt_run.size(); ++k) xt_run.data[k] += tskip[k];
     Act fo{fbuf[1 - cur], fs.dec_out, fgeom_[i].h_in, frames_};
     decode(weights_.decoder[i], fs, fgeom_[i], true, x, fo);
@@ -310,7 +337,7 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
   // Un-normalise, back to waveforms, and sum the two branches.
   for (std::int64_t k = 0; k < x.size(); ++k)
     x.data[k] = static_cast<float>(x.data[k] * std + mean);
-  float* fo = freq_out_.as<float>().data();
+  float* fo = freq_out_;
   spec_->inverse(x.data, S * C, fo);
   for (int s = 0; s < S; ++s)
     for (int ch = 0; ch < C; ++ch) {

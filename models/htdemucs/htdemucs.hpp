@@ -46,13 +46,27 @@ struct StageCost {
   double flops = 0.0;
 };
 
+// The activation workspaces of a forward pass. Models of one geometry (the members of a bag)
+// can share one, since they run one after the other: pass the first model's workspace() to
+// the next constructor. A workspace of another geometry is not reused.
+struct HTDemucsWorkspace {
+  std::string geometry;  // the config values the buffer sizes depend on
+  std::vector<rt::Reservation> blocks;
+  std::size_t cursor = 0;
+  bool building = true;
+  float* take(rt::MemoryBudget& budget, const std::string& name, std::int64_t floats);
+};
+
 class HTDemucs {
  public:
   HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& weights, rt::MemoryBudget& budget,
-           const std::string& tag = "htdemucs");
+           const std::string& tag = "htdemucs",
+           std::shared_ptr<HTDemucsWorkspace> shared_workspace = nullptr);
   // Loads DIR/config.json and DIR/model.safetensors.
-  static std::unique_ptr<HTDemucs> load(const std::string& dir, rt::MemoryBudget& budget,
-                                        const std::string& tag = "htdemucs");
+  static std::unique_ptr<HTDemucs> load(
+      const std::string& dir, rt::MemoryBudget& budget, const std::string& tag = "htdemucs",
+      std::shared_ptr<HTDemucsWorkspace> shared_workspace = nullptr);
+  const std::shared_ptr<HTDemucsWorkspace>& workspace() const { return ws_; }
 
   const HTDemucsConfig& config() const { return config_; }
   std::int64_t segment_length() const { return length_; }
@@ -89,16 +103,15 @@ class HTDemucs {
   std::unique_ptr<CrossTransformer> transformer_;
   Probe* probe_ = nullptr;
 
-  rt::Reservation mix_, z_, xt_;  // padded input, CaC spectrogram, normalised waveform
-  std::vector<rt::Reservation> saved_, saved_t_;  // encoder outputs (skips)
-  rt::Reservation y_, z2_, hid_;       // level scratch: post-conv, 2C pre-GLU, DConv hidden
-  rt::Reservation run_a_, run_b_;      // decoder ping-pong, frequency branch
-  rt::Reservation trun_a_, trun_b_;    // decoder ping-pong, time branch
-  rt::Reservation bottom_, bottom_t_;  // transformer-width streams
-  rt::Reservation freq_out_;           // [S*C][length]: iSTFT output
-  rt::Reservation cols_;               // im2col scratch
-  ConvScratch scratch_;
-  rt::Reservation gemm_pack_;  // Eigen GEMM packing buffers
+  std::shared_ptr<HTDemucsWorkspace> ws_;  // owns the activation blocks below
+  float *mix_, *z_, *xt_;                  // padded input, CaC spectrogram, normalised waveform
+  std::vector<float*> saved_, saved_t_;    // encoder outputs (skips)
+  float *y_, *z2_, *hid_;                  // level scratch: post-conv, 2C pre-GLU, DConv hidden
+  float *run_a_, *run_b_;                  // decoder ping-pong, frequency branch
+  float *trun_a_, *trun_b_;                // decoder ping-pong, time branch
+  float *bottom_ = nullptr, *bottom_t_ = nullptr;  // transformer-width streams
+  float* freq_out_;                                // [S*C][length]: iSTFT output
+  ConvScratch scratch_;                            // im2col
   std::unique_ptr<GemmWorkspace> gemm_;
 };
 

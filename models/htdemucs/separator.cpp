@@ -26,8 +26,11 @@ ModelBag ModelBag::load(const std::string& dir, rt::MemoryBudget& budget) {
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (names[i].empty() || names[i].find("..") != std::string::npos)
       throw models::ConfigError(where + ": bad model directory '" + names[i] + "'");
-    bag.models.push_back(
-        HTDemucs::load((fs::path(dir) / names[i]).string(), budget, "htdemucs/" + names[i]));
+    // Members run one after the other, so they share one activation workspace.
+    std::shared_ptr<HTDemucsWorkspace> shared;
+    if (!bag.models.empty()) shared = bag.models.front()->workspace();
+    bag.models.push_back(HTDemucs::load((fs::path(dir) / names[i]).string(), budget,
+                                        "htdemucs/" + names[i], shared));
   }
   const auto& first = bag.models.front()->config();
   for (const auto& m : bag.models) {

@@ -123,6 +123,8 @@ TEST(HTDemucsSeparator, BagOfModelsLikeHtdemucsFt) {
     ModelBag bag = ModelBag::load(dir.string(), budget);
     ASSERT_EQ(bag.models.size(), 4u);
     ASSERT_TRUE(bag.is_bag);
+    // The members run in turn and share one set of activation workspaces.
+    for (const auto& m : bag.models) EXPECT_EQ(m->workspace(), bag.models[0]->workspace());
     const auto ref = test::reference("small4");
     const auto mix = ref.load_f32("mix");
     const auto expected = ref.load_f32("separated");
