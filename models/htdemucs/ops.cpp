@@ -156,23 +156,38 @@ void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act
     const std::int64_t nb = column_block(scratch.capacity, K, N);
     for (std::int64_t n0 = 0; n0 < N; n0 += nb) {
       const std::int64_t cnt = std::min(nb, N - n0);
-      // im2col for columns [n0, n0 + cnt): row (ci, i, j), column (oh, ow).
+      // im2col for columns [n0, n0 + cnt): row (ci, i, j), column (oh, ow), one output row
+      // segment at a time so that unit-stride rows are plain copies.
       for (int ci = 0; ci < cin; ++ci) {
         const float* src = in.data + static_cast<std::int64_t>(ci) * in.plane();
         for (int i = 0; i < g.kh; ++i) {
           for (int j = 0; j < g.kw; ++j) {
             float* row =
                 scratch.cols + ((static_cast<std::int64_t>(ci) * g.kh + i) * g.kw + j) * cnt;
-            std::int64_t oh = n0 / out.w;
-            std::int64_t ow = n0 % out.w;
-            for (std::int64_t t = 0; t < cnt; ++t) {
+            std::int64_t n = n0;
+            while (n < n0 + cnt) {
+              const std::int64_t oh = n / out.w, ow0 = n % out.w;
+              const std::int64_t ow1 = std::min<std::int64_t>(out.w, ow0 + (n0 + cnt - n));
+              float* dst = row + (n - n0);
               const std::int64_t ih = oh * g.sh - g.ph + static_cast<std::int64_t>(i) * g.dh;
-              const std::int64_t iw = ow * g.sw - g.pw + static_cast<std::int64_t>(j) * g.dw;
-              row[t] = (ih >= 0 && ih < in.h && iw >= 0 && iw < in.w) ? src[ih * in.w + iw] : 0.0f;
-              if (++ow == out.w) {
-                ow = 0;
-                ++oh;
+              const std::int64_t shift = -g.pw + static_cast<std::int64_t>(j) * g.dw;
+              if (ih < 0 || ih >= in.h) {
+                std::fill(dst, dst + (ow1 - ow0), 0.0f);
+              } else if (g.sw == 1) {
+                const float* line = src + ih * in.w;
+                const std::int64_t lo = std::clamp<std::int64_t>(-shift, ow0, ow1);
+                const std::int64_t hi = std::clamp<std::int64_t>(in.w - shift, lo, ow1);
+                std::fill(dst, dst + (lo - ow0), 0.0f);
+                std::copy(line + lo + shift, line + hi + shift, dst + (lo - ow0));
+                std::fill(dst + (hi - ow0), dst + (ow1 - ow0), 0.0f);
+              } else {
+                const float* line = src + ih * in.w;
+                for (std::int64_t ow = ow0; ow < ow1; ++ow) {
+                  const std::int64_t iw = ow * g.sw + shift;
+                  dst[ow - ow0] = (iw >= 0 && iw < in.w) ? line[iw] : 0.0f;
+                }
               }
+              n += ow1 - ow0;
             }
           }
         }
@@ -205,23 +220,34 @@ void conv_transpose2d(const float* weight, const float* bias, int kh, int kw, in
     const std::int64_t cnt = std::min(nb, N - n0);
     // cols[(co, i, j), n] = sum_ci W[ci, (co, i, j)] * in[ci, n]
     gemm(true, false, M, cnt, cin, weight, M, in.data + n0, N, scratch.cols, cnt, 0.0f);
-    // col2im: scatter-add into the cropped output.
+    // col2im: scatter-add into the cropped output, one input row segment at a time.
     for (int co = 0; co < cout; ++co) {
       float* dst = out.data + static_cast<std::int64_t>(co) * OP;
       for (int i = 0; i < kh; ++i) {
         for (int j = 0; j < kw; ++j) {
           const float* row =
               scratch.cols + ((static_cast<std::int64_t>(co) * kh + i) * kw + j) * cnt;
-          std::int64_t ih = n0 / in.w;
-          std::int64_t iw = n0 % in.w;
-          for (std::int64_t t = 0; t < cnt; ++t) {
+          std::int64_t n = n0;
+          while (n < n0 + cnt) {
+            const std::int64_t ih = n / in.w, iw0 = n % in.w;
+            const std::int64_t iw1 = std::min<std::int64_t>(in.w, iw0 + (n0 + cnt - n));
+            const float* src = row + (n - n0);
             const std::int64_t oh = ih * sh + i - crop_h;
-            const std::int64_t ow = iw * sw + j - crop_w;
-            if (oh >= 0 && oh < out.h && ow >= 0 && ow < out.w) dst[oh * out.w + ow] += row[t];
-            if (++iw == in.w) {
-              iw = 0;
-              ++ih;
+            if (oh >= 0 && oh < out.h) {
+              float* line = dst + oh * out.w;
+              const std::int64_t shift = j - crop_w;
+              if (sw == 1) {
+                const std::int64_t lo = std::clamp<std::int64_t>(-shift, iw0, iw1);
+                const std::int64_t hi = std::clamp<std::int64_t>(out.w - shift, lo, iw1);
+                for (std::int64_t iw = lo; iw < hi; ++iw) line[iw + shift] += src[iw - iw0];
+              } else {
+                for (std::int64_t iw = iw0; iw < iw1; ++iw) {
+                  const std::int64_t ow = iw * sw + shift;
+                  if (ow >= 0 && ow < out.w) line[ow] += src[iw - iw0];
+                }
+              }
             }
+            n += iw1 - iw0;
           }
         }
       }
