@@ -9,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --deps-only
 
+# ccache across checkouts: CI builds a fresh clone in a new folder, so hash paths relative to the
+# checkout and leave the folder itself out of the hash.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+
 jobs="$(nproc)"
 ctest_jobs="${EARSHOT_TEST_JOBS:-$jobs}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
