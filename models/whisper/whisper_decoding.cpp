@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <set>
 #include <stdexcept>
 
 namespace earshot::models::whisper {
@@ -48,6 +47,9 @@ WhisperDecoding::WhisperDecoding(const WhisperModel& model, rt::MemoryBudget& bu
           static_cast<std::size_t>(max_group) * static_cast<std::size_t>(model.config.n_vocab))) {
   tokens_.resize(static_cast<std::size_t>(max_group));
   for (auto& t : tokens_) t.reserve(static_cast<std::size_t>(model.config.n_text_ctx) + 2);
+  initial_.reserve(static_cast<std::size_t>(model.config.n_text_ctx) + 2);
+  filters_.blank_tokens.reserve(2);
+  filters_.suppress_tokens.reserve(model.config.suppress_tokens.size() + 8);
   rows_seq_.resize(static_cast<std::size_t>(max_group));
   rows_token_.resize(static_cast<std::size_t>(max_group));
   sum_logprobs_.resize(static_cast<std::size_t>(max_group));
@@ -83,20 +85,23 @@ std::vector<std::pair<std::string, float>> WhisperDecoding::detect_language() {
   return probs;
 }
 
-std::vector<int> WhisperDecoding::initial_tokens(const DecodingOptions& o,
-                                                 const std::string& language, int sample_len,
-                                                 int& sot_index) const {
+void WhisperDecoding::initial_tokens(const DecodingOptions& o, const std::string& language,
+                                     int sample_len, int& sot_index) {
   const SpecialTokenIds& ids = model_.tokens;
   const int n_ctx = model_.config.n_text_ctx;
-  std::vector<int> tokens;
+  std::vector<int>& tokens = initial_;  // capacity reserved: no allocation here
+  tokens.clear();
   if (!o.prompt.empty()) {
     tokens.push_back(ids.sot_prev);
     const std::size_t keep = std::min(o.prompt.size(), static_cast<std::size_t>(n_ctx / 2 - 1));
     tokens.insert(tokens.end(), o.prompt.end() - static_cast<std::ptrdiff_t>(keep), o.prompt.end());
   }
   sot_index = static_cast<int>(tokens.size());
-  const int lang_token = ids.multilingual ? ids.language_token(language) : 0;
-  for (int t : ids.sot_sequence(lang_token, o.translate)) tokens.push_back(t);
+  tokens.push_back(ids.sot);
+  if (ids.multilingual) {
+    tokens.push_back(ids.language_token(language));
+    tokens.push_back(o.translate ? ids.translate : ids.transcribe);
+  }
   if (o.without_timestamps) tokens.push_back(ids.no_timestamps);
   if (!o.prefix.empty()) {
     const int max_prefix = n_ctx / 2 - sample_len;
@@ -108,30 +113,31 @@ std::vector<int> WhisperDecoding::initial_tokens(const DecodingOptions& o,
     if (t < 0 || t >= ids.n_vocab)
       throw std::out_of_range("whisper decode: prompt token id " + std::to_string(t) +
                               " out of range");
-  return tokens;
 }
 
-LogitFilters WhisperDecoding::make_filters(const DecodingOptions& o, int sample_begin) const {
+void WhisperDecoding::configure_filters(const DecodingOptions& o, int sample_begin) {
   const SpecialTokenIds& ids = model_.tokens;
-  LogitFilters f;
+  LogitFilters& f = filters_;  // vectors keep their capacity between decodes
   f.ids = ids;
   f.sample_begin = sample_begin;
   f.suppress_blank = o.suppress_blank;
-  f.blank_tokens = {220, ids.eot};
-  std::set<int> suppress;
+  f.blank_tokens.assign({220, ids.eot});
   const auto& base = o.suppress_tokens.empty() ? model_.config.suppress_tokens : o.suppress_tokens;
+  f.suppress_tokens.clear();
   for (int t : base)
-    if (t >= 0 && t < ids.n_vocab) suppress.insert(t);
+    if (t >= 0 && t < ids.n_vocab) f.suppress_tokens.push_back(t);
   for (int t : {ids.transcribe, ids.translate, ids.sot, ids.sot_prev, ids.sot_lm, ids.no_speech})
-    suppress.insert(t);
-  f.suppress_tokens.assign(suppress.begin(), suppress.end());
+    f.suppress_tokens.push_back(t);
+  std::sort(f.suppress_tokens.begin(), f.suppress_tokens.end());
+  f.suppress_tokens.erase(std::unique(f.suppress_tokens.begin(), f.suppress_tokens.end()),
+                          f.suppress_tokens.end());
   f.timestamps = !o.without_timestamps;
+  f.max_initial_timestamp_index = -1;
   if (o.max_initial_timestamp >= 0.0f) {
     const double precision = 30.0 / model_.config.n_audio_ctx;  // 0.02 s per timestamp
     f.max_initial_timestamp_index =
         static_cast<int>(std::nearbyint(static_cast<double>(o.max_initial_timestamp) / precision));
   }
-  return f;
 }
 
 int WhisperDecoding::sample(std::span<const float> logits, float temperature) {
@@ -162,6 +168,12 @@ void WhisperDecoding::finish_text(DecodingResult& r) const {
 }
 
 DecodingResult WhisperDecoding::decode(const DecodingOptions& o) {
+  DecodingResult result;
+  decode_into(o, result);
+  return result;
+}
+
+void WhisperDecoding::decode_into(const DecodingOptions& o, DecodingResult& result) {
   const SpecialTokenIds& ids = model_.tokens;
   const int V = ids.n_vocab;
   const int n_ctx = model_.config.n_text_ctx;
@@ -172,8 +184,9 @@ DecodingResult WhisperDecoding::decode(const DecodingOptions& o) {
                                 " sequences requested, prepared for " + std::to_string(max_group_));
   const int sample_len = o.sample_len > 0 ? o.sample_len : n_ctx / 2;
 
-  DecodingResult result;
   result.temperature = o.temperature;
+  result.text.clear();
+  result.compression_ratio = 0.0;
   result.language = o.language;
   if (result.language.empty()) {
     if (ids.multilingual) {
@@ -186,10 +199,12 @@ DecodingResult WhisperDecoding::decode(const DecodingOptions& o) {
     }
   }
   int sot_index = 0;
-  const std::vector<int> initial = initial_tokens(o, result.language, sample_len, sot_index);
+  initial_tokens(o, result.language, sample_len, sot_index);
+  const std::vector<int>& initial = initial_;
   const int sample_begin = static_cast<int>(initial.size());
   if (sample_begin >= n_ctx) throw std::length_error("whisper decode: prompt fills the context");
-  const LogitFilters filters = make_filters(o, sample_begin);
+  configure_filters(o, sample_begin);
+  const LogitFilters& filters = filters_;
   if (o.seed != 0) rng_.seed(o.seed);
 
   float* logits = logits_.as<float>().data();
@@ -276,42 +291,44 @@ DecodingResult WhisperDecoding::decode(const DecodingOptions& o) {
     if (completed || static_cast<int>(tokens_[0].size()) > n_ctx) break;
   }
 
-  // Candidates: tokens between the initial tokens and the first EOT.
-  std::vector<std::vector<int>> candidates;
-  std::vector<float> sums;
-  auto cut = [&](const std::vector<int>& t) {
-    auto begin = t.begin() + sample_begin;
-    return std::vector<int>(begin, std::find(begin, t.end(), ids.eot));
+  // Candidates: tokens between the initial tokens and the first EOT, ranked as the reference's
+  // MaximumLikelihoodRanker without length penalty (sum_logprob / length).
+  auto sampled = [&](const std::vector<int>& t) {
+    const auto begin = t.begin() + sample_begin;
+    return std::span<const int>(
+        &*begin, static_cast<std::size_t>(std::find(begin, t.end(), ids.eot) - begin));
   };
+  auto score = [](float sum, std::size_t len) {
+    return len > 0 ? static_cast<double>(sum) / static_cast<double>(len)
+                   : -std::numeric_limits<double>::infinity();
+  };
+  std::span<const int> best_tokens;
+  float best_sum = 0.0f;
+  double best_score = 0.0;
+  auto consider = [&](std::span<const int> tokens, float sum, bool first) {
+    const double sc = score(sum, tokens.size());
+    if (first || sc > best_score) {
+      best_tokens = tokens;
+      best_sum = sum;
+      best_score = sc;
+    }
+  };
+  std::vector<BeamSearch::Finished> finished;  // beam search only
   if (beam) {
-    for (auto& f : beams.finalize(
-             std::vector<std::vector<int>>(tokens_.begin(), tokens_.begin() + n_group),
-             std::vector<float>(sum_logprobs_.begin(), sum_logprobs_.begin() + n_group))) {
-      candidates.push_back(cut(f.tokens));
-      sums.push_back(f.sum_logprob);
-    }
+    finished =
+        beams.finalize(std::vector<std::vector<int>>(tokens_.begin(), tokens_.begin() + n_group),
+                       std::vector<float>(sum_logprobs_.begin(), sum_logprobs_.begin() + n_group));
+    for (std::size_t i = 0; i < finished.size(); ++i)
+      consider(sampled(finished[i].tokens), finished[i].sum_logprob, i == 0);
   } else {
-    for (int k = 0; k < n_group; ++k) {
-      candidates.push_back(cut(tokens_[static_cast<std::size_t>(k)]));
-      sums.push_back(sum_logprobs_[static_cast<std::size_t>(k)]);
-    }
+    for (int k = 0; k < n_group; ++k)
+      consider(sampled(tokens_[static_cast<std::size_t>(k)]),
+               sum_logprobs_[static_cast<std::size_t>(k)], k == 0);
   }
-  // MaximumLikelihoodRanker without length penalty: sum_logprob / length.
-  std::size_t best = 0;
-  double best_score = -std::numeric_limits<double>::infinity();
-  for (std::size_t i = 0; i < candidates.size(); ++i) {
-    const double len = static_cast<double>(candidates[i].size());
-    const double score = len > 0 ? sums[i] / len : -std::numeric_limits<double>::infinity();
-    if (score > best_score || i == 0) {
-      if (i == 0 || score > best_score) best = i;
-      best_score = std::max(best_score, score);
-    }
-  }
-  result.tokens = std::move(candidates[best]);
-  result.sum_logprob = sums[best];
-  result.avg_logprob = sums[best] / static_cast<float>(result.tokens.size() + 1);
+  result.tokens.assign(best_tokens.begin(), best_tokens.end());
+  result.sum_logprob = best_sum;
+  result.avg_logprob = best_sum / static_cast<float>(result.tokens.size() + 1);
   finish_text(result);
-  return result;
 }
 
 }  // namespace earshot::models::whisper

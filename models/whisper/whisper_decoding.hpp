@@ -75,11 +75,14 @@ class WhisperDecoding {
   std::vector<std::pair<std::string, float>> detect_language();
 
   DecodingResult decode(const DecodingOptions& options);
+  // The same, reusing `result`'s buffers: greedy decoding with a given language and no text
+  // decoder then allocates nothing at all once `result` has grown (steady state).
+  void decode_into(const DecodingOptions& options, DecodingResult& result);
 
  private:
-  std::vector<int> initial_tokens(const DecodingOptions& o, const std::string& language,
-                                  int sample_len, int& sot_index) const;
-  LogitFilters make_filters(const DecodingOptions& o, int sample_begin) const;
+  void initial_tokens(const DecodingOptions& o, const std::string& language, int sample_len,
+                      int& sot_index);
+  void configure_filters(const DecodingOptions& o, int sample_begin);
   int sample(std::span<const float> logits, float temperature);
   void finish_text(DecodingResult& r) const;
 
@@ -91,6 +94,8 @@ class WhisperDecoding {
   TextDecoder text_decoder_;
   std::mt19937_64 rng_;
   std::vector<std::vector<int>> tokens_;  // per sequence, capacity n_text_ctx + 1
+  std::vector<int> initial_;              // capacity n_text_ctx
+  LogitFilters filters_;
   std::vector<int> rows_seq_, rows_token_;
   std::vector<float> sum_logprobs_;
   std::vector<int> source_;
