@@ -46,20 +46,59 @@ std::size_t frames_readable(const SpscRing<T>& ring, std::size_t channels) {
 }
 
 namespace detail {
-// Walks samples i = 0 .. frames*C-1 of a (possibly wrapped) region; calls fn(sample, frame, ch).
-template <typename T, typename Fn>
-void for_each_frame_sample(const RingRegions<T>& regions, std::size_t n_channels, Fn&& fn) {
-  std::size_t frame = 0;
-  std::size_t channel = 0;
-  for (std::span<T> part : {regions.first, regions.second}) {
-    for (T& sample : part) {
-      fn(sample, frame, channel);
-      if (++channel == n_channels) {
-        channel = 0;
-        ++frame;
+// Copies between planar channels and one contiguous run of interleaved ring storage; `frame`
+// and `channel` say where in the planar buffers the run starts and are advanced past it (the
+// second run of a wrapped region continues where the first stopped). ToRing picks the direction.
+// Whole frames go in tight loops; only a frame split by the storage end goes sample by sample.
+template <bool ToRing, typename T, typename Channels>
+void copy_run(std::span<T> run, std::size_t& frame, std::size_t& channel, Channels& channels) {
+  const std::size_t n_channels = channels.size();
+  std::size_t i = 0;
+  auto one = [&](std::size_t at) {
+    if constexpr (ToRing) {
+      run[at] = channels[channel][frame];
+    } else {
+      channels[channel][frame] = run[at];
+    }
+    if (++channel == n_channels) {
+      channel = 0;
+      ++frame;
+    }
+  };
+  for (; channel != 0 && i < run.size(); ++i) one(i);  // the rest of a split frame
+  const std::size_t whole = (run.size() - i) / n_channels;
+  T* const out = run.data() + i;
+  if (n_channels == 2) {  // stereo, the common case: one fused loop the compiler vectorises
+    if constexpr (ToRing) {
+      const auto* left = channels[0] + frame;
+      const auto* right = channels[1] + frame;
+      for (std::size_t f = 0; f < whole; ++f) {
+        out[2 * f] = left[f];
+        out[2 * f + 1] = right[f];
+      }
+    } else {
+      auto* left = channels[0] + frame;
+      auto* right = channels[1] + frame;
+      for (std::size_t f = 0; f < whole; ++f) {
+        left[f] = out[2 * f];
+        right[f] = out[2 * f + 1];
+      }
+    }
+  } else {
+    for (std::size_t c = 0; c < n_channels; ++c) {
+      T* base = out + c;
+      if constexpr (ToRing) {
+        const auto* src = channels[c] + frame;
+        for (std::size_t f = 0; f < whole; ++f) base[f * n_channels] = src[f];
+      } else {
+        auto* dst = channels[c] + frame;
+        for (std::size_t f = 0; f < whole; ++f) dst[f] = base[f * n_channels];
       }
     }
   }
+  i += whole * n_channels;
+  frame += whole;
+  for (; i < run.size(); ++i) one(i);  // the start of a split frame
 }
 }  // namespace detail
 
@@ -74,8 +113,9 @@ std::size_t write_planar(SpscRing<T>& ring, std::span<const T* const> channels,
   const RingRegions<T> space = ring.write_regions(frames * n_channels);
   const std::size_t n_frames = space.size() / n_channels;
   const RingRegions<T> used = space.prefix(n_frames * n_channels);
-  detail::for_each_frame_sample(
-      used, n_channels, [&](T& sample, std::size_t f, std::size_t c) { sample = channels[c][f]; });
+  std::size_t frame = 0, channel = 0;
+  detail::copy_run<true>(used.first, frame, channel, channels);
+  detail::copy_run<true>(used.second, frame, channel, channels);
   ring.commit_write(n_frames * n_channels);
   return n_frames;
 }
@@ -89,9 +129,9 @@ std::size_t read_planar(SpscRing<T>& ring, std::span<T* const> channels, std::si
   const RingRegions<const T> data = ring.read_regions(frames * n_channels);
   const std::size_t n_frames = data.size() / n_channels;
   const RingRegions<const T> used = data.prefix(n_frames * n_channels);
-  detail::for_each_frame_sample(
-      used, n_channels,
-      [&](const T& sample, std::size_t f, std::size_t c) { channels[c][f] = sample; });
+  std::size_t frame = 0, channel = 0;
+  detail::copy_run<false>(used.first, frame, channel, channels);
+  detail::copy_run<false>(used.second, frame, channel, channels);
   ring.commit_read(n_frames * n_channels);
   return n_frames;
 }

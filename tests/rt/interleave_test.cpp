@@ -92,16 +92,27 @@ TEST(Interleave, WritesOnlyWholeFramesWhenNearlyFull) {
 }
 
 TEST(Interleave, FramesSplitByTheStorageEndStayIntact) {
-  // 3 channels in an 8-sample ring: every other round a frame straddles the storage end.
-  constexpr std::size_t kChannels = 3;
-  SpscRing<float> ring(8);
-  Planar src(kChannels, 2), dst(kChannels, 2);
-  for (std::size_t round = 0; round < 50; ++round) {
-    for (std::size_t c = 0; c < kChannels; ++c)
-      for (std::size_t f = 0; f < 2; ++f) src.data[c][f] = tag(c, round * 2 + f);
-    ASSERT_EQ(write_planar<float>(ring, src.in, 2), 2u);
-    ASSERT_EQ(read_planar<float>(ring, dst.out, 2), 2u);
-    ASSERT_EQ(dst.data, src.data) << "round " << round;
+  // Channel counts that do and do not divide the ring size: with 3, 5 or 7 channels in a
+  // 16-sample ring, frames regularly straddle the storage end.
+  for (std::size_t channels : {1u, 2u, 3u, 4u, 5u, 7u}) {
+    SpscRing<float> ring(16);
+    const std::size_t max_frames = 16 / channels;
+    Planar src(channels, max_frames), dst(channels, max_frames);
+    std::size_t next_in = 0, next_out = 0;
+    for (std::size_t round = 0; round < 200; ++round) {
+      const std::size_t want = 1 + (round * 5) % max_frames;
+      for (std::size_t c = 0; c < channels; ++c)
+        for (std::size_t f = 0; f < want; ++f) src.data[c][f] = tag(c, next_in + f);
+      next_in += write_planar<float>(ring, src.in, want);
+      const std::size_t got = read_planar<float>(ring, dst.out, 1 + (round * 3) % max_frames);
+      for (std::size_t c = 0; c < channels; ++c)
+        for (std::size_t f = 0; f < got; ++f)
+          ASSERT_EQ(dst.data[c][f], tag(c, next_out + f))
+              << channels << " channels, round " << round << ", channel " << c << ", frame " << f;
+      next_out += got;
+      ASSERT_EQ(ring.read_available(), (next_in - next_out) * channels);
+    }
+    EXPECT_GT(next_out, 100u) << channels << " channels";
   }
 }
 
