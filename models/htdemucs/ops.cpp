@@ -257,6 +257,7 @@ void conv_transpose2d(const float* weight, const float* bias, int kh, int kw, in
 
 void group_norm(const Act& x, int groups, const float* gamma, const float* beta, float eps,
                 bool per_row) {
+  using Arr = Eigen::Map<Eigen::ArrayXf>;
   const int cpg = x.c / groups;
   const int rows = per_row ? x.h : 1;
   const std::int64_t row_len = per_row ? x.w : x.plane();
@@ -264,28 +265,24 @@ void group_norm(const Act& x, int groups, const float* gamma, const float* beta,
   for (int r = 0; r < rows; ++r) {
     const std::int64_t off = per_row ? static_cast<std::int64_t>(r) * x.w : 0;
     for (int gi = 0; gi < groups; ++gi) {
+      // Two passes (mean, then squared deviations), vectorised within each channel's segment
+      // and summed across channels in double.
       double sum = 0.0;
-      for (int c = gi * cpg; c < (gi + 1) * cpg; ++c) {
-        const float* p = x.data + c * P + off;
-        for (std::int64_t t = 0; t < row_len; ++t) sum += p[t];
-      }
+      for (int c = gi * cpg; c < (gi + 1) * cpg; ++c)
+        sum += Arr(x.data + c * P + off, row_len).sum();
       const double count = static_cast<double>(cpg) * static_cast<double>(row_len);
       const double mean = sum / count;
       double var = 0.0;
-      for (int c = gi * cpg; c < (gi + 1) * cpg; ++c) {
-        const float* p = x.data + c * P + off;
-        for (std::int64_t t = 0; t < row_len; ++t) {
-          const double d = p[t] - mean;
-          var += d * d;
-        }
-      }
+      const auto fmean = static_cast<float>(mean);
+      for (int c = gi * cpg; c < (gi + 1) * cpg; ++c)
+        var += (Arr(x.data + c * P + off, row_len) - fmean).square().sum();
       var /= count;  // biased, as torch's GroupNorm
       const double inv = 1.0 / std::sqrt(var + eps);
       for (int c = gi * cpg; c < (gi + 1) * cpg; ++c) {
-        const float scale = static_cast<float>(inv * gamma[c]);
-        const float shift = static_cast<float>(beta[c] - mean * inv * gamma[c]);
-        float* p = x.data + c * P + off;
-        for (std::int64_t t = 0; t < row_len; ++t) p[t] = p[t] * scale + shift;
+        const auto scale = static_cast<float>(inv * gamma[c]);
+        const auto shift = static_cast<float>(beta[c] - mean * inv * gamma[c]);
+        Arr a(x.data + c * P + off, row_len);
+        a = a * scale + shift;
       }
     }
   }
