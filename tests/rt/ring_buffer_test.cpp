@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "rt/memory_budget.hpp"
 #include "tests/rt/stress_config.hpp"
 
 namespace earshot::rt {
@@ -46,6 +47,19 @@ TEST(SpscRing, PreallocatedStorageMustBePowerOfTwo) {
   EXPECT_THROW(SpscRing<float>(nullptr, 8), std::invalid_argument);
   SpscRing<float> ring(storage.data(), 8);
   EXPECT_EQ(ring.capacity(), 8u);
+}
+
+TEST(SpscRing, RunsOverBudgetReservedStorage) {
+  MemoryBudget budget(1 << 20);
+  Reservation storage = budget.reserve_array<float>("audio.input_ring", 4096);
+  SpscRing<float> ring(storage.as<float>().data(), 4096);
+  EXPECT_EQ(budget.active(), 4096 * sizeof(float)) << "the ring's memory is on the budget";
+  const std::vector<float> period(256, 0.5f);
+  ASSERT_EQ(ring.write(period), 256u);
+  EXPECT_EQ(storage.as<float>()[255], 0.5f) << "samples live in the reservation";
+  std::vector<float> out(256);
+  ASSERT_EQ(ring.read(out), 256u);
+  EXPECT_EQ(out, period);
 }
 
 TEST(SpscRing, FillAndDrainAccounting) {
