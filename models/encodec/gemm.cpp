@@ -4,7 +4,6 @@
 // kernels are inlined here; the warning is in the compiler's header, not in this code.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <Eigen/Core>
-#include <Eigen/Dense>
 
 #include <algorithm>
 
@@ -33,6 +32,20 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::i
     for (std::int64_t m = 0; m < M; ++m) std::fill(C + m * ldc, C + m * ldc + N, 0.0f);
   }
   if (K <= 0) return;
+  if (M == 1) {
+    // A single row (streaming, one frame): a matrix-vector product streams B once, without
+    // the tiling's repeated passes over C. Eigen keeps its vector temporaries on the stack.
+    Eigen::Map<const Eigen::RowVectorXf> a(A, K);
+    Eigen::Map<Eigen::RowVectorXf> c(C, N);
+    if (b_transposed) {
+      Eigen::Map<const RowMajor, 0, Stride> b(B, N, K, Stride(ldb));
+      c.noalias() += a * b.transpose();
+    } else {
+      Eigen::Map<const RowMajor, 0, Stride> b(B, K, N, Stride(ldb));
+      c.noalias() += a * b;
+    }
+    return;
+  }
   for (std::int64_t m0 = 0; m0 < M; m0 += kTileM) {
     const std::int64_t mt = std::min(kTileM, M - m0);
     for (std::int64_t n0 = 0; n0 < N; n0 += kTileN) {
@@ -61,12 +74,6 @@ void gemv_accumulate(std::int64_t N, std::int64_t K, const float* A, std::int64_
   Eigen::Map<const Eigen::VectorXf> v(x, K);
   Eigen::Map<Eigen::VectorXf> out(y, N);
   out.noalias() += a * v;
-}
-
-void elu_vectorized(float* x, std::int64_t n) {
-  if (n <= 0) return;
-  Eigen::Map<Eigen::ArrayXf> a(x, n);
-  a = (a > 0.0f).select(a, a.min(0.0f).expm1());
 }
 
 }  // namespace earshot::encodec

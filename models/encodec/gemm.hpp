@@ -21,7 +21,4 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::i
 void gemv_accumulate(std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
                      const float* x, float* y);
 
-// x = x > 0 ? x : expm1(x), vectorized (Eigen's packet expm1).
-void elu_vectorized(float* x, std::int64_t n);
-
 }  // namespace earshot::encodec
