@@ -26,7 +26,10 @@ std::atomic<long> g_allocations{0};
 }
 
 #if defined(EARSHOT_HTD_ASAN)
-#include <sanitizer/allocator_interface.h>
+// Declared here: GCC does not ship <sanitizer/allocator_interface.h>.
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*,
+                                                                             std::size_t),
+                                                         void (*free_hook)(const volatile void*));
 namespace {
 void count_malloc(const volatile void*, std::size_t) {
   g_allocations.fetch_add(1);
