@@ -139,6 +139,29 @@ TEST_F(CodecCommand, PlayFromFileAndPipe) {
   }
 }
 
+TEST_F(CodecCommand, OtherRatesAndChannelCountsAreConverted) {
+  // A 48 kHz stereo file for the 24 kHz mono model (resampled, downmixed), and a mono file for
+  // the stereo 48 kHz model (duplicated into both channels).
+  const auto stereo48 = earshot::test::fixture("audio/speech_48k_stereo.wav").string();
+  auto r =
+      run("encode --model " + model("24khz-random") + " " + stereo48 + " -o " + path("a.ecdc"));
+  ASSERT_EQ(r.status, 0) << r.stderr_text;
+  const auto input = dsp::read_audio_file(stereo48);
+  const auto codes = load_codes(path("a.ecdc"), load_encodec_config(model("24khz-random")));
+  const double expected_len = static_cast<double>(input.frames()) * 24000.0 / input.sample_rate;
+  EXPECT_NEAR(static_cast<double>(codes.audio_length), expected_len, 2.0);
+  EXPECT_EQ(codes.chunks.at(0).frames, (codes.audio_length + 319) / 320);
+
+  const auto mono24 = earshot::test::fixture("audio/speech_24k.wav").string();
+  r = run("encode --model " + model("48khz-random") + " " + mono24 + " -o " + path("b.npz"));
+  ASSERT_EQ(r.status, 0) << r.stderr_text;
+  r = run("decode --model " + model("48khz-random") + " " + path("b.npz") + " -o " + path("b.wav"));
+  ASSERT_EQ(r.status, 0) << r.stderr_text;
+  const auto decoded = dsp::read_audio_file(path("b.wav"));
+  EXPECT_EQ(decoded.channels, 2u);
+  EXPECT_EQ(decoded.sample_rate, 48000.0);
+}
+
 TEST_F(CodecCommand, BadInputFailsWithAClearMessage) {
   const auto m = model("24khz-random");
   std::ofstream(path("trunc.npy"), std::ios::binary) << std::string("\x93NUMPY\x01\x00", 8);

@@ -29,6 +29,14 @@ TEST_F(Fixture24, ConfigDerivedQuantities) {
   EXPECT_EQ(model.chunk_spans(kLength).size(), 1u);
 }
 
+TEST_F(Fixture24, NonFiniteAudioIsRefused) {
+  auto bad = audio;
+  bad[1234] = std::nanf("");
+  EXPECT_THROW(model.encode(bad.data(), kLength, 2), std::invalid_argument);
+  EXPECT_THROW(model.encode(audio.data(), 0, 2), std::invalid_argument);
+  EXPECT_THROW(model.encode(audio.data(), kLength, 33), std::invalid_argument);
+}
+
 TEST_F(Fixture24, EncoderOutputMatches) {
   float scale = 0;
   const auto emb = model.encode_chunk_embeddings(audio.data(), kLength, &scale);
