@@ -1,6 +1,7 @@
 // The 30-second seek loop: the padded recording's log-mel against the fixture mel, and the
 // first window of a 30 s recording decoded exactly like the fixture's decode().
 #include "models/whisper/whisper_transcribe.hpp"
+#include "models/whisper/tokenizer.hpp"
 #include "tests/whisper/whisper_test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -86,5 +87,53 @@ TEST(WhisperTranscribe, V3FirstWindowTimestamps) {
   check_first_window("v3-random", true);
 }
 
+}  // namespace
+}  // namespace earshot::models::whisper
+
+namespace earshot::models::whisper {
+namespace {
+// Temperature fallback: tiny-random's greedy text ("cji" then "cely" x15 ...) is repetitive, so
+// its zlib compression ratio exceeds 2.4 and transcribe() must retry at higher temperatures,
+// stopping at the first result that passes both thresholds (or the last temperature).
+TEST(WhisperTranscribe, TemperatureFallbackOnRepetitiveText) {
+  rt::MemoryBudget budget(512u << 20);
+  auto model = WhisperModel::load(model_dir("tiny-random"), budget);
+  const auto tokenizer =
+      Tokenizer::load(earshot::test::fixture("whisper/tokenizer/hf-multilingual-99"));
+  const auto ref = refs("tiny-random");
+  auto audio = ref.load_f32("audio");
+  audio.resize(480000, 0.0f);
+  const auto mel = whisper_log_mel_padded(audio, model->config.n_mels);
+  WhisperTranscriber transcriber(*model, budget, 5);
+  transcriber.set_text_decoder(
+      [&tokenizer](std::span<const int> ids) { return tokenizer.decode(ids); });
+
+  DecodingOptions greedy;
+  greedy.language = "en";
+  greedy.sample_len = 24;
+  greedy.without_timestamps = true;
+  std::vector<float> window(static_cast<std::size_t>(model->config.n_mels) * 3000);
+  const std::size_t frames = mel.size() / static_cast<std::size_t>(model->config.n_mels);
+  for (int m = 0; m < model->config.n_mels; ++m)
+    std::copy_n(mel.begin() + static_cast<std::ptrdiff_t>(m * frames), 3000,
+                window.begin() + m * 3000);
+  const DecodingResult t0 = transcriber.decode_window(window.data(), greedy);
+  ASSERT_EQ(t0.tokens, ref.load_i32("greedy_notimestamps"));
+  EXPECT_EQ(t0.compression_ratio, compression_ratio(t0.text));
+  ASSERT_GT(t0.compression_ratio, 2.4) << t0.text;
+
+  TranscribeOptions o;
+  o.decode = greedy;
+  o.decode.best_of = 2;
+  o.decode.seed = 3;
+  const Transcript t = transcriber.transcribe(mel, static_cast<int>(frames), o);
+  ASSERT_FALSE(t.segments.empty());
+  const auto& s = t.segments.front();
+  EXPECT_GT(s.temperature, 0.0f) << "the repetitive greedy result must not be kept";
+  const bool passes = s.compression_ratio <= 2.4 && s.avg_logprob >= -1.0;
+  EXPECT_TRUE(passes || s.temperature == 1.0f)
+      << "temperature " << s.temperature << ", ratio " << s.compression_ratio << ", logprob "
+      << s.avg_logprob;
+}
 }  // namespace
 }  // namespace earshot::models::whisper
