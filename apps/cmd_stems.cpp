@@ -221,6 +221,19 @@ std::size_t default_budget_bytes() {
 }
 
 int run_stems(const StemsOptions& o) {
+  // Ctrl-C / SIGTERM only set a flag, checked between chunks, so the temporaries are removed
+  // and no stem is left half-written.
+  g_interrupted.store(false);
+  auto old_int = std::signal(SIGINT, on_interrupt);
+  auto old_term = std::signal(SIGTERM, on_interrupt);
+  struct RestoreSignals {
+    void (*i)(int);
+    void (*t)(int);
+    ~RestoreSignals() {
+      std::signal(SIGINT, i);
+      std::signal(SIGTERM, t);
+    }
+  } restore{old_int, old_term};
   if (o.overlap < 0.0 || o.overlap >= 1.0)
     throw std::invalid_argument("--overlap must be in [0, 1)");
   if (o.segment < 0.0) throw std::invalid_argument("--segment must be positive");
@@ -247,18 +260,6 @@ int run_stems(const StemsOptions& o) {
   for (const auto& source : bag.config().sources)
     writers.push_back(std::make_unique<AtomicWavWriter>(fs::path(o.out_dir) / (source + ".wav"), C,
                                                         bag.samplerate(), o.float_output));
-
-  g_interrupted.store(false);
-  auto old_int = std::signal(SIGINT, on_interrupt);
-  auto old_term = std::signal(SIGTERM, on_interrupt);
-  struct RestoreSignals {
-    void (*i)(int);
-    void (*t)(int);
-    ~RestoreSignals() {
-      std::signal(SIGINT, i);
-      std::signal(SIGTERM, t);
-    }
-  } restore{old_int, old_term};
 
   ProgressBar progress(isatty(STDERR_FILENO) != 0);
   const std::int64_t estimated_chunks =

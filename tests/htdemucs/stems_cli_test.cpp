@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -133,6 +134,31 @@ TEST_F(StemsCli, ErrorsLeaveNoPartialFiles) {
   const auto drums = dsp::read_audio_file(out / "drums.wav");
   EXPECT_EQ(drums.frames(), 1000u);
   for (float v : drums.samples) ASSERT_TRUE(std::isfinite(v));
+}
+
+TEST_F(StemsCli, InterruptLeavesOldStemsAndNoTemporaries) {
+  // 2 minutes of noise take many chunks; SIGINT arrives half a second in.
+  const std::size_t frames = 120 * 44100;
+  std::vector<float> noise(frames * 2);
+  std::uint32_t state = 1;
+  for (float& v : noise) {
+    state = state * 1664525u + 1013904223u;
+    v = static_cast<float>(state >> 8) / 16777216.0f - 0.5f;
+  }
+  const fs::path input = dir_ / "long.wav";
+  dsp::write_wav_atomic(input, noise, 2, 44100, dsp::WavEncoding::Pcm16);
+  const fs::path out = dir_ / "stems";
+  fs::create_directories(out);
+  std::ofstream(out / "drums.wav") << "previous stem";
+  const std::string cmd = "timeout -s INT 0.5 " + earshot::test::earshot_binary() +
+                          " stems --model " + test::model_dir("small4") + " " + input.string() +
+                          " --out " + out.string() + " 2>" + (dir_ / "stderr.txt").string();
+  const int status = std::system(cmd.c_str());
+  EXPECT_NE(status, 0);
+  EXPECT_NE(stderr_text().find("interrupted"), std::string::npos) << stderr_text();
+  EXPECT_EQ(listing(out), std::vector<std::string>{"drums.wav"});
+  std::ifstream old(out / "drums.wav");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(old), {}), "previous stem");
 }
 
 }  // namespace
