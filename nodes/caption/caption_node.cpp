@@ -37,7 +37,9 @@ void CaptionOptions::validate() const {
   if (step_ms / 1000.0 * 2.0 >= max_buffer_seconds) fail("--step-ms must be under half the window");
   if (loop_max_ngram < 1 || loop_max_repeats < 2) fail("loop rule needs n >= 1, repeats >= 2");
   if (event_capacity < 4) fail("event queue too small");
-  if (!(vad_preroll_seconds >= 0.0 && vad_preroll_seconds < 5.0)) fail("VAD pre-roll out of range");
+  if (!(vad_preroll_seconds < 5.0) ||
+      vad_preroll_seconds * 1000.0 < vad.min_speech_ms + vad.speech_pad_ms + 32)
+    fail("the VAD pre-roll must cover min speech + padding + one window, and be under 5 s");
   vad.validate();
 }
 
@@ -99,7 +101,6 @@ void CaptionNode::push(std::span<const float> audio) {
   float* window = audio_.as<float>().data();
   while (!audio.empty()) {
     std::size_t take = std::min(audio.size(), step_samples_ - since_step_);
-    if (vad_) take = std::min(take, vad_->needed());
     if (window_len_ == kWindowSamples) {
       // Only reachable when passes cannot trim (no text at all): keep the newest audio.
       trim_to(window_end_seconds() - options_.max_buffer_seconds / 2.0);
@@ -133,7 +134,7 @@ void CaptionNode::push(std::span<const float> audio) {
 void CaptionNode::finish() {
   if (!prepared_) return;
   if (vad_) {
-    const VadGate::Result r = vad_->finish(total_samples_);
+    const VadGate::Result r = vad_->finish();
     if (r.utterance_ended) on_utterance_end(r);
     return;
   }
@@ -146,18 +147,17 @@ void CaptionNode::on_step() {
     return;
   }
   ++stats_.gated_steps;
-  // No confirmed speech: Whisper does not run. Outside speech, only a pre-roll is kept, so the
-  // start of the next utterance is in the window when the VAD confirms it.
-  if (!vad_->in_speech() && window_seconds() > options_.vad_preroll_seconds)
+  // No confirmed speech: Whisper does not run, and only a pre-roll is kept. The VAD confirms
+  // speech at most min_speech after it began and dates its start back (with padding), so the
+  // pre-roll must cover min_speech + padding: the utterance's start is then in the window.
+  if (window_seconds() > options_.vad_preroll_seconds)
     trim_to(window_end_seconds() - options_.vad_preroll_seconds);
 }
 
 void CaptionNode::on_utterance_end(const VadGate::Result& r) {
-  const double end = r.end_sample / kRate + options_.vad.speech_pad_ms / 1000.0;
-  if (r.kept) {
-    ++stats_.utterances;
-    run_pass(true);
-  }
+  const double end = r.end_sample / kRate;  // padding included
+  ++stats_.utterances;
+  run_pass(true);
   // The utterance is over and committed: its audio and in-window state go.
   trim_to(std::min(end, window_end_seconds()));
   for (const HypToken& t : agreement_->committed_in_buffer()) {

@@ -60,7 +60,7 @@ struct CaptionOptions {
   double logprob_threshold = -1.0;
   std::size_t event_capacity = 256;
   models::vad::SpeechParams vad = caption_speech_params();
-  double vad_preroll_seconds = 0.5;  // audio kept before speech starts
+  double vad_preroll_seconds = 0.5;  // audio kept while no speech is confirmed (> min_speech + pad)
 
   void validate() const;  // throws std::invalid_argument naming the option
 };

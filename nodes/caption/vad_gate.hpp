@@ -1,15 +1,13 @@
-// Voice-activity gate for the caption node: Silero VAD over consecutive 512-sample windows of
-// the 16 kHz stream, with silero-vad's speech/silence hysteresis deciding where utterances begin
-// and end. The node asks it whether the window holds confirmed speech (only then is Whisper run)
-// and is told when an utterance ends (then pending text is committed).
+// Voice-activity gate for the caption node: an adapter over the VAD library's StreamingVad
+// (Silero VAD over consecutive 512-sample windows, silero-vad's speech/silence hysteresis). The
+// node asks it whether confirmed speech is going on (only then is Whisper run) and learns from
+// push() when an utterance ended (then pending text is committed).
 //
 // Everything is reserved at construction; push() allocates nothing.
 #pragma once
 
-#include "models/vad/silero_vad.hpp"
-#include "models/vad/speech_hysteresis.hpp"
+#include "models/vad/streaming_vad.hpp"
 
-#include <array>
 #include <cstdint>
 #include <span>
 
@@ -29,32 +27,30 @@ class VadGate {
           const models::vad::SpeechParams& params);
 
   struct Result {
-    bool utterance_ended = false;  // a speech segment closed in this window
-    bool kept = false;             // ... and it was long enough to be speech
-    std::int64_t end_sample = 0;   // where it ended (stream samples, unpadded)
+    bool utterance_ended = false;  // speech ended within the samples pushed
+    std::int64_t end_sample = 0;   // where (stream samples, padding included)
   };
-  // Feeds samples of the stream, in order. Completes at most one window per call: give it no
-  // more than needed() samples at a time.
+  // Feeds samples of the stream, in order.
   Result push(std::span<const float> samples);
-  // Samples that complete the current window.
-  std::size_t needed() const { return models::vad::kWindow - fill_; }
-  // End of the stream after `total_samples`: closes an open utterance.
-  Result finish(std::int64_t total_samples);
+  // End of the stream: the partial last window, and an open utterance is closed.
+  Result finish();
 
   // Speech long enough to count (min_speech) is going on now.
-  bool speaking() const { return hysteresis_.in_speech() && hysteresis_.confirmed(); }
-  bool in_speech() const { return hysteresis_.in_speech(); }
-  float last_probability() const { return last_probability_; }
-  std::uint64_t windows() const { return windows_; }
+  bool speaking() const { return vad_.in_speech(); }
+  float last_probability() const { return vad_.last_probability(); }
 
  private:
-  models::vad::SileroVad model_;
-  models::vad::SpeechHysteresis hysteresis_;
-  std::array<float, models::vad::kWindow> window_{};
-  std::size_t fill_ = 0;
-  std::int64_t window_start_ = 0;
-  std::uint64_t windows_ = 0;
-  float last_probability_ = 0.0f;
+  struct Listener final : models::vad::VadListener {
+    Result result;
+    void on_event(const models::vad::VadEvent& e) override {
+      if (e.kind == models::vad::VadEvent::Kind::SpeechEnd) {
+        result.utterance_ended = true;
+        result.end_sample = e.sample;
+      }
+    }
+  };
+
+  models::vad::StreamingVad vad_;
 };
 
 }  // namespace earshot::nodes::caption
