@@ -4,6 +4,7 @@
 #include "tests/htdemucs/htdemucs_test_util.hpp"
 
 #include <gtest/gtest.h>
+#include <sndfile.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -134,6 +135,59 @@ TEST_F(StemsCli, ErrorsLeaveNoPartialFiles) {
   const auto drums = dsp::read_audio_file(out / "drums.wav");
   EXPECT_EQ(drums.frames(), 1000u);
   for (float v : drums.samples) ASSERT_TRUE(std::isfinite(v));
+}
+
+// Writes `frames` frames of `channels` channels with libsndfile in the given format.
+void write_raw(const fs::path& path, const std::vector<float>& interleaved, int channels, int rate,
+               int format) {
+  SF_INFO info{};
+  info.channels = channels;
+  info.samplerate = rate;
+  info.format = format;
+  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
+  ASSERT_NE(f, nullptr) << sf_strerror(nullptr);
+  sf_writef_float(f, interleaved.data(), static_cast<sf_count_t>(interleaved.size() / channels));
+  sf_close(f);
+}
+
+TEST_F(StemsCli, SurroundHighRateEightBitNanAndEmptyInputs) {
+  const fs::path out = dir_ / "stems";
+  // 6 channels, 96 kHz, unsigned 8-bit: downmixed to stereo and resampled to 44.1 kHz.
+  const int frames = 48000;
+  std::vector<float> surround(static_cast<std::size_t>(frames) * 6);
+  for (int t = 0; t < frames; ++t)
+    for (int c = 0; c < 6; ++c)
+      surround[t * 6 + c] = 0.3f * std::sin(0.01f * static_cast<float>(t * (c + 1)));
+  write_raw(dir_ / "surround.wav", surround, 6, 96000, SF_FORMAT_WAV | SF_FORMAT_PCM_U8);
+  ASSERT_EQ(0, run("--model " + test::model_dir("small4") + " " + (dir_ / "surround.wav").string() +
+                   " --out " + out.string() + " --float"))
+      << stderr_text();
+  const auto bass = dsp::read_audio_file(out / "bass.wav");
+  EXPECT_EQ(bass.channels, 2u);
+  EXPECT_EQ(bass.sample_rate, 44100);
+  EXPECT_NEAR(static_cast<double>(bass.frames()), frames * 44100.0 / 96000.0, 2.0);
+  for (float v : bass.samples) ASSERT_TRUE(std::isfinite(v));
+
+  // NaN samples in a float file are read as 0, with a warning.
+  std::vector<float> with_nan(2 * 5000, 0.1f);
+  with_nan[100] = NAN;
+  with_nan[2001] = INFINITY;
+  write_raw(dir_ / "nan.wav", with_nan, 2, 44100, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+  ASSERT_EQ(0, run("--model " + test::model_dir("small4") + " " + (dir_ / "nan.wav").string() +
+                   " --out " + out.string() + " --float"))
+      << stderr_text();
+  EXPECT_NE(stderr_text().find("2 NaN/Inf samples"), std::string::npos) << stderr_text();
+  const auto drums = dsp::read_audio_file(out / "drums.wav");
+  EXPECT_EQ(drums.frames(), 5000u);
+  for (float v : drums.samples) ASSERT_TRUE(std::isfinite(v));
+
+  // A file without a single frame is a clear error, and leaves the previous stems alone.
+  write_raw(dir_ / "empty.wav", {}, 2, 44100, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  EXPECT_NE(0, run("--model " + test::model_dir("small4") + " " + (dir_ / "empty.wav").string() +
+                   " --out " + out.string()));
+  EXPECT_NE(stderr_text().find("empty"), std::string::npos) << stderr_text();
+  EXPECT_EQ(dsp::read_audio_file(out / "drums.wav").frames(), 5000u);
+  EXPECT_EQ(listing(out).size(), 4u);
 }
 
 TEST_F(StemsCli, InterruptLeavesOldStemsAndNoTemporaries) {
