@@ -43,13 +43,20 @@ void leave_audio_thread() noexcept;
 // True on a thread marked by enter_audio_thread() (and not since left).
 bool is_audio_thread() noexcept;
 
-// Marks the current thread for the lifetime of the object (tests, worker-style callbacks).
+// Marks the current thread for the lifetime of the object: put one at the top of a callback.
+// Restores the previous state on exit, so a scope nested in an already marked region (a
+// callback calling a node's process()) does not unmark the outer one.
 class AudioThreadScope {
  public:
-  AudioThreadScope() noexcept { enter_audio_thread(); }
-  ~AudioThreadScope() { leave_audio_thread(); }
+  AudioThreadScope() noexcept : was_marked_(is_audio_thread()) { enter_audio_thread(); }
+  ~AudioThreadScope() {
+    if (!was_marked_) leave_audio_thread();
+  }
   AudioThreadScope(const AudioThreadScope&) = delete;
   AudioThreadScope& operator=(const AudioThreadScope&) = delete;
+
+ private:
+  bool was_marked_;
 };
 
 namespace guard {

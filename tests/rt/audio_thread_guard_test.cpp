@@ -92,6 +92,27 @@ TEST(AudioThreadGuard, NamesAndMarksTheThread) {
   EXPECT_FALSE(is_audio_thread()) << "the mark is per thread";
 }
 
+TEST(AudioThreadGuard, ScopesNestAndRestore) {
+  bool outer = false, inner = false, after_inner = false, after_outer = true;
+  std::thread audio([&] {
+    {
+      AudioThreadScope callback;
+      outer = is_audio_thread();
+      {
+        AudioThreadScope node_process;
+        inner = is_audio_thread();
+      }
+      after_inner = is_audio_thread();
+    }
+    after_outer = is_audio_thread();
+  });
+  audio.join();
+  EXPECT_TRUE(outer);
+  EXPECT_TRUE(inner);
+  EXPECT_TRUE(after_inner) << "an inner scope must not unmark the callback";
+  EXPECT_FALSE(after_outer);
+}
+
 TEST(AudioThreadGuard, CatchesPlantedMalloc) {
   EXPECT_EQ(violations_on_audio_thread([] {
               void* p = std::malloc(64);
