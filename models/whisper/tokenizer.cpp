@@ -97,6 +97,9 @@ Tokenizer::Tokenizer(bpe::BpeModel bpe, std::vector<AddedToken> added,
                            " is neither a text token nor an added token");
     }
   }
+  for (int id = 0; id < vocab_size(); ++id) {
+    max_token_bytes_ = std::max(max_token_bytes_, token_bytes(id).size());
+  }
   compute_non_speech_tokens();
 }
 

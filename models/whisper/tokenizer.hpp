@@ -48,6 +48,8 @@ class Tokenizer {
   // Text (BPE) tokens are 0 .. text_vocab_size() - 1 (50257); specials follow.
   int text_vocab_size() const { return bpe_.size(); }
   std::size_t merge_count() const { return bpe_.merge_count(); }
+  // Longest token_bytes() of any id (text or special): sizes streaming buffers.
+  std::size_t max_token_bytes() const { return max_token_bytes_; }
   const SpecialTokens& special() const { return special_; }
 
   // Throws TokenizerError naming both sizes unless the model's vocab_size (config.json) is
@@ -112,6 +114,7 @@ class Tokenizer {
   std::vector<std::string> special_text_;  // index id - text_vocab_size()
   std::vector<bool> is_special_;           // by id
   std::vector<int> non_speech_tokens_;
+  std::size_t max_token_bytes_ = 0;
 };
 
 }  // namespace earshot::models::whisper

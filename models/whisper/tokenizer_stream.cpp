@@ -6,7 +6,8 @@ namespace earshot::models::whisper {
 
 StreamingDecoder::StreamingDecoder(const Tokenizer& tokenizer, SpecialTokenText specials)
     : tokenizer_(&tokenizer), specials_(specials) {
-  pending_.reserve(64);
+  // Held bytes (at most 3) plus the longest token: push() never grows the buffer.
+  pending_.reserve(tokenizer.max_token_bytes() + 4);
 }
 
 void StreamingDecoder::push(int id, std::string& out) {

@@ -3,7 +3,8 @@
 // only complete characters and holds back a trailing, still-incomplete UTF-8 sequence (at most
 // 3 bytes) until the next token completes it. The concatenation of everything emitted (after
 // finish()) equals Tokenizer::decode of the whole sequence with the same SpecialTokenText.
-// push() allocates nothing once its scratch buffer has grown to the longest token.
+// push() allocates nothing (its buffer is sized for the longest token at construction) as long
+// as `out` has room: it is fit for a worker thread that must not allocate in steady state.
 #pragma once
 
 #include <string>

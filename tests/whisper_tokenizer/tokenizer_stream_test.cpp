@@ -4,6 +4,7 @@
 
 #include "models/whisper/tokenizer_stream.hpp"
 #include "models/whisper/unicode_utf8.hpp"
+#include "rt/audio_thread_guard.hpp"
 #include "tests/whisper_tokenizer/tokenizer_test_support.hpp"
 
 namespace earshot::test {
@@ -123,6 +124,34 @@ TEST(WhisperTokenizerStream, ArbitraryByteTokensMatchOneShotDecode) {
   }
   stream.finish(out);
   EXPECT_EQ(out, tok.decode(ids));
+}
+
+}  // namespace
+}  // namespace earshot::test
+
+namespace earshot::test {
+namespace {
+
+TEST(WhisperTokenizerStream, PushAllocatesNothing) {
+  const Tokenizer& tok = tokenizer_99();
+  std::vector<int> ids;
+  for (const auto& sample : tokens_json().at("samples")) {
+    const auto more = sample.at("multilingual_ids").get<std::vector<int>>();
+    ids.insert(ids.end(), more.begin(), more.end());
+    ids.push_back(tok.special().timestamp_begin + 7);
+  }
+  StreamingDecoder stream(tok);
+  std::string out;
+  out.reserve(4096);
+  rt::guard::reset();
+  {
+    rt::AudioThreadScope scope;  // counts allocations made on this thread
+    for (int id : ids) stream.push(id, out);
+    stream.finish(out);
+  }
+  EXPECT_TRUE(rt::guard::installed());
+  EXPECT_EQ(rt::guard::violations(), 0u) << rt::guard::first_violation_or_none();
+  EXPECT_EQ(out, tok.decode_text(ids));
 }
 
 }  // namespace
