@@ -97,6 +97,22 @@ TEST(WhisperCli, AllFormatsRunOnTheFixtureAudio) {
   EXPECT_NE(srt.out.find(" --> "), std::string::npos);
 }
 
+// Language detection, translation, an initial prompt and beam search through the command.
+TEST(WhisperCli, OptionsReachTheDecoder) {
+  const std::string audio = fixture("audio/speech_16k.wav").string();
+  const CommandRun detected = run(tiny_args() + " --max-tokens 6 --format json " + audio);
+  ASSERT_EQ(detected.status, 0) << detected.err;
+  const auto doc = nlohmann::json::parse(detected.out);
+  EXPECT_EQ(doc.at("language").get<std::string>().size() >= 2, true);
+  const CommandRun options = run(tiny_args() +
+                                 " --language de --task translate --initial-prompt 'Hello there.'"
+                                 " --beam-size 3 --no-condition-on-previous-text --max-tokens 6"
+                                 " --format json " +
+                                 audio);
+  ASSERT_EQ(options.status, 0) << options.err;
+  EXPECT_EQ(nlohmann::json::parse(options.out).at("language"), "de");
+}
+
 TEST(WhisperCli, BadInputIsOneClearLine) {
   const std::string audio = fixture("audio/speech_16k.wav").string();
   auto expect_error = [](const CommandRun& r, const std::string& needle) {
