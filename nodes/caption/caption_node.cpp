@@ -18,6 +18,9 @@ constexpr double kRate = 16000.0;
 constexpr std::size_t kWindowSamples = dsp::WhisperAudio::kChunkSamples;  // 30 s
 constexpr int kWindowFrames = static_cast<int>(dsp::WhisperAudio::kChunkFrames);
 constexpr double kTimePrecision = 0.02;  // seconds per timestamp token
+// The per-pass token cap: this many, plus this many per second of window (timestamps included).
+constexpr int kMinTokensPerPass = 16;
+constexpr double kMaxTokensPerSecond = 8.0;
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -80,7 +83,6 @@ void CaptionNode::prepare(rt::MemoryBudget& budget) {
   if (dopt_.language.empty() && !model_.tokens.multilingual) dopt_.language = "en";
   if (!dopt_.language.empty() && model_.tokens.multilingual)
     model_.tokens.language_token(dopt_.language);  // unknown codes fail here, not mid-stream
-  dopt_.sample_len = options_.max_tokens;
   dopt_.without_timestamps = false;  // timestamps place tokens in time and mark segment ends
   dopt_.prompt.reserve(static_cast<std::size_t>(options_.prompt_tokens));
   prepared_ = true;
@@ -234,6 +236,12 @@ void CaptionNode::run_pass(bool flush_all) {
     const std::size_t n_prompt =
         std::min(history_.size(), static_cast<std::size_t>(options_.prompt_tokens));
     dopt_.prompt.assign(history_.end() - static_cast<std::ptrdiff_t>(n_prompt), history_.end());
+    // Speech runs at 2-4 tokens per second; a pass that would sample far more is hallucinating
+    // (often a loop), and its tokens cost as much as real ones. Cap the pass by the window.
+    const int limit = options_.max_tokens > 0 ? options_.max_tokens : c.n_text_ctx / 2;
+    dopt_.sample_len =
+        std::min(limit, kMinTokensPerPass +
+                            static_cast<int>(std::ceil(kMaxTokensPerSecond * window_seconds())));
     const ww::DecodingResult result = decoding_->decode(dopt_);
     ++stats_.passes;
     ++pass_index_;
