@@ -18,10 +18,21 @@ using MapMat = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
 using CMapMat = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
 
 // How many output columns fit in the im2col scratch for a reduction size K.
+// How many output columns one im2col block holds: about kColumnBlockFloats floats (cache-sized,
+// so the GEMM reads the block back from cache), at least 256 columns for an efficient GEMM,
+// and never more than the scratch holds.
+#ifndef EARSHOT_HTD_COLUMN_BLOCK_FLOATS
+#define EARSHOT_HTD_COLUMN_BLOCK_FLOATS \
+  (1 << 20)  // 4 MiB: block sizes 2^18..2^28 measured within noise
+#endif
+constexpr std::int64_t kColumnBlockFloats = EARSHOT_HTD_COLUMN_BLOCK_FLOATS;
+
 std::int64_t column_block(std::size_t capacity, std::int64_t k, std::int64_t total) {
   const std::int64_t fit = static_cast<std::int64_t>(capacity) / std::max<std::int64_t>(k, 1);
   if (fit < 1) throw std::logic_error("htdemucs: im2col scratch too small");
-  return std::min(fit, total);
+  const std::int64_t target =
+      std::max<std::int64_t>(256, kColumnBlockFloats / std::max<std::int64_t>(k, 1));
+  return std::min({fit, target, total});
 }
 
 }  // namespace
