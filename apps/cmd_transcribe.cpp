@@ -119,6 +119,21 @@ int run_transcribe(const TranscribeCli& o) {
   if (o.max_tokens < 0) throw std::invalid_argument("--max-tokens must be >= 0");
 
   rt::MemoryBudget budget((o.budget_mb ? o.budget_mb : default_budget_mb()) << 20);
+  const int group = std::max({1, o.beam_size, o.best_of});
+  const int threads = o.threads > 0
+                          ? o.threads
+                          : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 8);
+  {
+    // The whole run's plan (weights at their size in the file, which F16 keeps, plus every
+    // workspace) is checked before anything is loaded.
+    const auto config = ww::WhisperConfig::load(o.model);
+    auto plan = ww::WhisperTranscriber::plan(config, group, threads);
+    std::error_code ec;
+    const auto weights =
+        std::filesystem::file_size(std::filesystem::path(o.model) / "model.safetensors", ec);
+    if (!ec) plan.push_back({"whisper weights (file size)", static_cast<std::size_t>(weights)});
+    budget.check_plan(plan);
+  }
   const auto model = ww::WhisperModel::load(o.model, budget);
   if (o.max_tokens > model->config.n_text_ctx / 2)
     throw std::invalid_argument("--max-tokens may be at most " +
@@ -164,10 +179,6 @@ int run_transcribe(const TranscribeCli& o) {
   if (!o.initial_prompt.empty())
     t.initial_prompt = tokenizer->encode(" " + strip(o.initial_prompt));
 
-  const int group = std::max({1, o.beam_size, o.best_of});
-  const int threads = o.threads > 0
-                          ? o.threads
-                          : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 8);
   ww::ThreadTeam team(threads);  // created once; the model code only borrows it
   ww::WhisperTranscriber transcriber(*model, budget, group, &team);
   if (tokenizer) {

@@ -43,6 +43,19 @@ WhisperTranscriber::WhisperTranscriber(const WhisperModel& model, rt::MemoryBudg
           "whisper audio features",
           static_cast<std::size_t>(model.config.n_audio_ctx) * model.config.d_model)) {}
 
+std::vector<rt::PlanItem> WhisperTranscriber::plan(const WhisperConfig& c, int max_group,
+                                                   int workers) {
+  const std::size_t f = sizeof(float);
+  return {
+      {"whisper encoder workspace", WhisperEncoder::workspace_bytes(c, workers)},
+      {"whisper decoder (KV cache, activations)",
+       WhisperDecoder::workspace_bytes(c, max_group, workers)},
+      {"whisper decoding logits", 2 * static_cast<std::size_t>(max_group) * c.n_vocab * f},
+      {"whisper mel window", static_cast<std::size_t>(c.n_mels) * c.n_mel_frames() * f},
+      {"whisper audio features", static_cast<std::size_t>(c.n_audio_ctx) * c.d_model * f},
+  };
+}
+
 void WhisperTranscriber::set_text_decoder(TextDecoder decoder) {
   text_decoder_ = decoder;
   decoding_.set_text_decoder(std::move(decoder));

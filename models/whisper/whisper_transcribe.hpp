@@ -62,6 +62,9 @@ class WhisperTranscriber {
 
   void set_text_decoder(TextDecoder decoder);
 
+  // What the constructor reserves, for checking a whole run's plan before loading anything.
+  static std::vector<rt::PlanItem> plan(const WhisperConfig& config, int max_group, int workers);
+
   // mel: [n_mels, n_frames] from whisper_log_mel_padded (the last 3000 frames are padding).
   Transcript transcribe(std::span<const float> mel, int n_frames, const TranscribeOptions& options);
   // The decode of one 30 s mel window [n_mels, 3000] (encoder + decode), for tests and tools.
