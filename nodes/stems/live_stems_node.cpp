@@ -1,0 +1,167 @@
+#include "nodes/stems/live_stems_node.hpp"
+
+#include "rt/backends/audio_backend.hpp"
+#include "rt/interleave.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+namespace earshot::stems {
+
+LiveStemsNode::LiveStemsNode(htdemucs::ModelBag& bag, const LiveStemsOptions& options,
+                             rt::MemoryBudget& budget) {
+  if (bag.audio_channels() != 2)
+    throw std::invalid_argument("live stems need a stereo model (audio_channels = 2)");
+  if (options.overlap < 0.0 || options.overlap >= 1.0)
+    throw std::invalid_argument("--overlap must be in [0, 1)");
+  sources_ = bag.num_sources();
+  out_channels_ = sources_ * 2;
+  std::vector<std::string> outputs;
+  for (const auto& source : bag.config().sources) {
+    outputs.push_back(source + "_L");
+    outputs.push_back(source + "_R");
+  }
+  client_ = std::make_unique<JackPortClient>(options.client_name,
+                                             std::vector<std::string>{"in_L", "in_R"}, outputs);
+  const std::uint32_t rate = client_->sample_rate();
+  if (static_cast<int>(rate) != bag.samplerate())
+    throw rt::BackendError("the JACK server runs at " + std::to_string(rate) +
+                           " Hz but the model separates at " + std::to_string(bag.samplerate()) +
+                           " Hz; live stems do not resample: restart jackd with -r " +
+                           std::to_string(bag.samplerate()));
+
+  htdemucs::SeparatorOptions sep_options;
+  sep_options.segment = options.segment;
+  sep_options.overlap = options.overlap;
+  separator_ = std::make_unique<htdemucs::ChunkedSeparator>(
+      bag, htdemucs::ChunkedSeparator::kUnknownLength, sep_options, budget);
+
+  const std::int64_t period = client_->period_frames();
+  margin_ = options.margin >= 0 ? options.margin : 2 * period + rate / 20;
+  const std::int64_t L = separator_->segment(), stride = separator_->stride();
+  const std::int64_t latency = L + stride + margin_;
+  if (latency > (std::int64_t{1} << 30)) throw std::invalid_argument("latency too large");
+  latency_ = static_cast<std::uint32_t>(latency);
+
+  // Input: a chunk's worth plus everything that arrives while the worker is one latency late.
+  // Output: the primed latency plus a chunk's final frames, with room for period jitter.
+  const std::size_t slack = 8 * static_cast<std::size_t>(std::max<std::int64_t>(period, 1024));
+  const std::size_t in_cap = rt::next_power_of_two((L + latency + slack) * 2);
+  const std::size_t out_cap = rt::next_power_of_two((latency + 2 * stride + slack) *
+                                                    static_cast<std::size_t>(out_channels_));
+  in_storage_ = budget.reserve_array<float>("stems-live input ring", in_cap);
+  out_storage_ = budget.reserve_array<float>("stems-live output ring", out_cap);
+  in_ring_ = std::make_unique<rt::SpscRing<float>>(in_storage_.as<float>().data(), in_cap);
+  out_ring_ = std::make_unique<rt::SpscRing<float>>(out_storage_.as<float>().data(), out_cap);
+  scratch_frames_ = 4096;
+  in_scratch_ = budget.reserve_array<float>("stems-live worker input", scratch_frames_ * 2);
+  out_scratch_ = budget.reserve_array<float>("stems-live worker output",
+                                             static_cast<std::size_t>(stride + L) * out_channels_);
+  // Prime the output with D frames of silence (the storage is zeroed): output frame t is stem
+  // frame t - D from the first cycle on.
+  out_ring_->commit_write(static_cast<std::size_t>(latency_) * out_channels_);
+  client_->set_latency(latency_);
+
+  worker_ = std::make_unique<rt::WorkerThread>("earshot-stems", [this] { work(); });
+}
+
+LiveStemsNode::~LiveStemsNode() {
+  stop();
+}
+
+void LiveStemsNode::start() {
+  if (active_) return;
+  client_->activate(*this);
+  active_ = true;
+}
+
+void LiveStemsNode::stop() {
+  if (active_) {
+    client_->deactivate();
+    active_ = false;
+  }
+  stopping_.store(true, std::memory_order_release);
+  if (worker_) worker_->stop();
+}
+
+void LiveStemsNode::process(const float* const* in, float* const* out, jack_nframes_t frames,
+                            jack_client_t* client) noexcept {
+  if (!started_.load(std::memory_order_relaxed)) {
+    origin_ = jack_last_frame_time(client);
+    started_.store(true, std::memory_order_release);
+  }
+  // Input. Frames that did not fit earlier are replaced by zeros first, keeping the timing.
+  if (zero_debt_ > 0) {
+    const std::size_t n = std::min<std::size_t>(zero_debt_, rt::frames_writable(*in_ring_, 2));
+    const rt::RingRegions<float> space = in_ring_->write_regions(n * 2);
+    std::fill(space.first.begin(), space.first.end(), 0.0f);
+    std::fill(space.second.begin(), space.second.end(), 0.0f);
+    in_ring_->commit_write(n * 2);
+    zero_debt_ -= n;
+  }
+  std::size_t wrote = 0;
+  if (zero_debt_ == 0) {
+    const float* channels[2] = {in[0], in[1]};
+    wrote = rt::write_planar(*in_ring_, std::span<const float* const>(channels, 2), frames);
+  }
+  if (wrote < frames) {
+    zero_debt_ += frames - wrote;
+    dropped_.fetch_add(frames - wrote, std::memory_order_relaxed);
+  }
+  worker_->wake();
+
+  // Output. Frames that went out as silence earlier are dropped when they finally arrive.
+  const auto ch = static_cast<std::size_t>(out_channels_);
+  if (late_debt_ > 0) {
+    const std::size_t n = std::min<std::size_t>(late_debt_, rt::frames_readable(*out_ring_, ch));
+    out_ring_->skip(n * ch);
+    late_debt_ -= n;
+  }
+  std::size_t got = 0;
+  if (late_debt_ == 0) got = rt::read_planar(*out_ring_, std::span<float* const>(out, ch), frames);
+  if (got < frames) {
+    for (std::size_t c = 0; c < ch; ++c)
+      std::memset(out[c] + got, 0, (frames - got) * sizeof(float));
+    late_debt_ += frames - got;
+    late_.fetch_add(frames - got, std::memory_order_relaxed);
+  }
+}
+
+void LiveStemsNode::work() {
+  htdemucs::ChunkedSeparator& sep = *separator_;
+  float* scratch = in_scratch_.as<float>().data();
+  float* stems = out_scratch_.as<float>().data();
+  const auto ch = static_cast<std::size_t>(out_channels_);
+  while (!stopping_.load(std::memory_order_acquire)) {
+    if (sep.ready()) {
+      const std::int64_t n = sep.process();
+      for (std::int64_t t = 0; t < n; ++t)
+        for (int s = 0; s < sources_; ++s)
+          for (int c = 0; c < 2; ++c) stems[t * ch + s * 2 + c] = sep.output(s, c)[t];
+      // The ring is sized so this never waits in practice; if it ever does, only this worker
+      // waits, never the audio thread.
+      std::size_t written = 0;
+      const std::size_t total = static_cast<std::size_t>(n) * ch;
+      while (written < total && !stopping_.load(std::memory_order_acquire)) {
+        const std::size_t w =
+            out_ring_->write(std::span<const float>(stems + written, total - written));
+        written += w;
+        if (w == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      chunks_.fetch_add(1, std::memory_order_release);
+      separated_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_release);
+      continue;
+    }
+    const std::size_t available = rt::frames_readable(*in_ring_, 2);
+    if (available == 0) return;
+    const std::size_t n =
+        std::min({available, scratch_frames_, static_cast<std::size_t>(sep.frames_wanted())});
+    in_ring_->read(std::span<float>(scratch, n * 2));
+    sep.push(scratch, static_cast<std::int64_t>(n));
+  }
+}
+
+}  // namespace earshot::stems
