@@ -4,6 +4,7 @@
 #include "models/htdemucs/separator.hpp"
 #include "models/core/json_file.hpp"
 #include "tests/htdemucs/htdemucs_test_util.hpp"
+#include "tests/htdemucs/model_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -100,44 +101,55 @@ TEST(HTDemucsSeparator, RejectsBadOptions) {
   EXPECT_THROW(ChunkedSeparator(bag, 0, {}, budget), std::invalid_argument);
 }
 
-TEST(HTDemucsSeparator, BagOfModelsLikeHtdemucsFt) {
-  // htdemucs_ft's layout: four model directories, one-hot weights (model i keeps source i).
-  // With four copies of the same model the bag must reproduce the single model's separation.
+TEST(HTDemucsSeparator, BagOfModelsWeightedPerSource) {
+  // htdemucs_ft's layout: model directories plus per-model, per-source weights (htdemucs_ft:
+  // four members, one-hot). Here two different members (small4, and small4 with F16-rounded
+  // weights) with uneven weights: source 0 only from the first, source 1 only from the second,
+  // the others weighted 2:1 and 1:1. The bag must give (sum_m w_m * sep_m) / sum_m w_m.
   namespace fs = std::filesystem;
+  test::ModelDir rounded([](nlohmann::json&) {}, test::Weights::F16);
   const fs::path dir = fs::temp_directory_path() / ("earshot_bag_" + std::to_string(::getpid()));
   fs::remove_all(dir);
-  fs::create_directories(dir);
-  for (int i = 0; i < 4; ++i) {
-    const fs::path sub = dir / ("model" + std::to_string(i));
-    fs::create_directories(sub);
-    fs::create_symlink(fs::absolute(test::model_dir("small4")) / "config.json",
-                       sub / "config.json");
-    fs::create_symlink(fs::absolute(test::model_dir("small4")) / "model.safetensors",
-                       sub / "model.safetensors");
+  fs::create_directories(dir / "a");
+  fs::create_directories(dir / "b");
+  for (const char* f : {"config.json", "model.safetensors"}) {
+    fs::create_symlink(fs::absolute(test::model_dir("small4")) / f, dir / "a" / f);
+    fs::create_symlink(fs::path(rounded.str()) / f, dir / "b" / f);
   }
   std::ofstream(dir / "config.json")
-      << R"({"bag": {"models": ["model0", "model1", "model2", "model3"],
-                     "weights": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}})";
+      << R"({"bag": {"models": ["a", "b"], "weights": [[1,0,2,1],[0,1,1,1]]}})";
+  const auto ref = test::reference("small4");
+  const auto mix = ref.load_f32("mix");
+  const auto T = static_cast<std::int64_t>(mix.size() / 2);
   {
     rt::MemoryBudget budget(1024u << 20);
     ModelBag bag = ModelBag::load(dir.string(), budget);
-    ASSERT_EQ(bag.models.size(), 4u);
+    ASSERT_EQ(bag.models.size(), 2u);
     ASSERT_TRUE(bag.is_bag);
     // The members run in turn and share one set of activation workspaces.
-    for (const auto& m : bag.models) EXPECT_EQ(m->workspace(), bag.models[0]->workspace());
-    const auto ref = test::reference("small4");
-    const auto mix = ref.load_f32("mix");
-    const auto expected = ref.load_f32("separated");
-    const auto T = static_cast<std::int64_t>(mix.size() / 2);
+    EXPECT_EQ(bag.models[1]->workspace(), bag.models[0]->workspace());
+    ModelBag a = ModelBag::load((dir / "a").string(), budget);
+    ModelBag b = ModelBag::load((dir / "b").string(), budget);
     const auto out = separate(bag, mix, T, 50000, budget);
+    const auto sep_a = separate(a, mix, T, 50000, budget);
+    const auto sep_b = separate(b, mix, T, 50000, budget);
+    const float wa[] = {1, 0, 2, 1}, wb[] = {0, 1, 1, 1};
+    std::vector<float> expected(out.size());
+    const std::size_t per_source = 2 * static_cast<std::size_t>(T);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      const std::size_t s = i / per_source;
+      expected[i] = (wa[s] * sep_a[i] + wb[s] * sep_b[i]) / (wa[s] + wb[s]);
+    }
     const auto e = test::compare(out, expected);
-    std::printf("bag of 4 x small4 max-abs %.3g  rel-L2 %.3g\n", e.max_abs, e.rel_l2);
-    EXPECT_LE(e.rel_l2, 1e-4);
-    EXPECT_LE(e.max_abs, 1e-4);
+    std::printf(
+        "bag of 2 (small4, F16-rounded small4) vs weighted sum: max-abs %.3g  rel-L2 %.3g\n",
+        e.max_abs, e.rel_l2);
+    EXPECT_LE(e.max_abs, 1e-6);
+    // The members really differ, so the weighting is visible.
+    EXPECT_GT(test::compare(sep_a, sep_b).rel_l2, 1e-4);
   }
   // A bag whose weights leave a source out is refused.
-  std::ofstream(dir / "config.json")
-      << R"({"bag": {"models": ["model0"], "weights": [[1,1,1,0]]}})";
+  std::ofstream(dir / "config.json") << R"({"bag": {"models": ["a"], "weights": [[1,1,1,0]]}})";
   rt::MemoryBudget budget(1024u << 20);
   EXPECT_THROW(ModelBag::load(dir.string(), budget), models::ConfigError);
   fs::remove_all(dir);
