@@ -53,7 +53,8 @@ TEST(JackBackend, SignalPassesUnchangedDelayedByTheReportedLatency) {
   PipelineConfig pc;
   pc.period_frames = backend.period_frames();
   pc.sample_rate = backend.sample_rate();
-  pc.headroom_frames = 2048;  // slack for a loaded CI machine (non-real-time jackd)
+  // Slack for a loaded CI machine (non-real-time jackd, sanitizers): 170 ms.
+  pc.headroom_frames = 8192;
   RingPipeline pipeline(node, pc);
   const std::uint32_t latency = pipeline.latency_frames();
   backend.set_processing_latency(latency);
@@ -86,6 +87,7 @@ TEST(JackBackend, SignalPassesUnchangedDelayedByTheReportedLatency) {
   guard::reset();
   recorder.arm();
   ASSERT_TRUE(wait_for([&] { return recorder.started(); }, 5.0));
+  const std::uint64_t underflows_before = pipeline.stats().underflows;
   player.arm();
   ASSERT_TRUE(wait_for([&] { return recorder.done(); }, 20.0)) << "recording never finished";
   // Hundreds of JACK callbacks: no allocation, no lock.
@@ -100,7 +102,8 @@ TEST(JackBackend, SignalPassesUnchangedDelayedByTheReportedLatency) {
   ASSERT_GE(offset, 0);
   const std::vector<float>& rec = recorder.recording();
   ASSERT_LE(offset + signal.size(), rec.size());
-  EXPECT_EQ(pipeline.stats().underflows, 0u);
+  // No underflow while the signal went through (the comparison below would catch one anyway).
+  EXPECT_EQ(pipeline.stats().underflows, underflows_before);
   for (std::int64_t i = 0; i < offset; ++i) ASSERT_EQ(rec[i], 0.0f) << "early sample " << i;
   for (std::size_t i = 0; i < signal.size(); ++i)
     ASSERT_EQ(rec[offset + i], signal[i]) << "sample " << i << " (delay " << latency << ")";

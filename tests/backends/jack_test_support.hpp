@@ -2,24 +2,34 @@
 // play a known signal and record what comes back, timestamped with JACK's frame clock.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <jack/jack.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace earshot::test {
 
-// Starts `jackd --no-realtime --sync -d dummy -r RATE -p PERIOD` under a server name unique to
-// this process and test (JACK_DEFAULT_SERVER is set for this process and inherited by children),
-// so parallel tests never share a server. Stops it (SIGTERM, then SIGKILL) on destruction.
+// Starts `jackd --no-realtime --sync -d dummy -r RATE -p PERIOD` as server "earshot-test"
+// (JACK_DEFAULT_SERVER is set for this process and inherited by children, so a user's own JACK
+// server is never touched). Stops it (SIGTERM, then SIGKILL) on destruction.
+//
+// One such server at a time per machine: the constructor takes an flock that parallel tests
+// (ctest -j) queue on. Why not a fresh name per test: libjack's shm registry has 8 server slots
+// and reclaims a dead server's slot only when a server of the SAME name starts again, so tests
+// that SIGKILL their server would leak slots until no server can start ("Too many servers").
+// Why not a pool of names: with two dummy servers running, clients opened during the other
+// test's server kill intermittently failed with jack status 0x21 (server communication error).
 // --no-realtime: containers and CI runners often refuse SCHED_FIFO. --sync: the cycle waits for
 // every client, so a late client on a loaded machine delays the cycle instead of shifting one
 // client's data by a period (the default asynchronous mode would, and exact tests would flake).
@@ -27,8 +37,9 @@ namespace earshot::test {
 class JackServer {
  public:
   JackServer(int rate = 48000, int period = 256) {
-    static int counter = 0;
-    name_ = "earshot-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+    claim_name();
+    if (name_.empty()) return;
+    remove_leftovers();
     ::setenv("JACK_DEFAULT_SERVER", name_.c_str(), 1);
     ::setenv("JACK_NO_AUDIO_RESERVATION", "1", 1);
     log_ = "/tmp/" + name_ + ".log";
@@ -66,7 +77,8 @@ class JackServer {
   }
   ~JackServer() {
     kill(SIGTERM);
-    std::remove(log_.c_str());
+    if (ready_) std::remove(log_.c_str());  // kept for diagnosis when the server never came up
+    if (lock_fd_ >= 0) ::close(lock_fd_);   // releases the name
   }
   JackServer(const JackServer&) = delete;
   JackServer& operator=(const JackServer&) = delete;
@@ -92,7 +104,38 @@ class JackServer {
   }
 
  private:
+  // A server killed with SIGKILL leaves its sockets and client semaphores in JACK's tmpdir;
+  // the next server of the same name would fail to create a client's semaphore again
+  // (jack status 0x21). We hold the name's lock, so nothing of that name is alive.
+  void remove_leftovers() const {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
+      const std::string file = entry.path().filename().string();
+      const bool socket = file.rfind("jack_" + name_ + "_", 0) == 0;
+      const bool semaphore =
+          file.rfind("jack_sem.", 0) == 0 && file.find("_" + name_ + "_") != std::string::npos;
+      if (socket || semaphore) std::filesystem::remove(entry.path(), ec);
+    }
+  }
+
+  // Waits (up to 5 minutes) until no other test runs a server, then takes the name.
+  void claim_name() {
+    const int fd = ::open("/tmp/earshot-jack-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        lock_fd_ = fd;
+        name_ = "earshot-test";
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::close(fd);
+  }
+
   std::string name_, log_;
+  int lock_fd_ = -1;
   pid_t pid_ = -1;
   bool ready_ = false;
 };
