@@ -11,6 +11,7 @@
 #include "dsp/audio_file.hpp"
 #include "dsp/resampler.hpp"
 #include "models/htdemucs/separator.hpp"
+#include "nodes/stems/live_stems_session.hpp"
 #include "rt/memory_budget.hpp"
 
 #include <sndfile.h>
@@ -47,6 +48,8 @@ struct StemsOptions {
   double overlap = 0.25;
   bool float_output = false;
   double budget_mb = 0.0;  // 0: three quarters of the machine's memory
+  bool jack = false;       // live: separate JACK input (nodes/stems)
+  std::string client_name = "earshot-stems";
 };
 
 // Reads any libsndfile format block by block as interleaved stereo (or `channels`) frames at
@@ -221,6 +224,18 @@ std::size_t default_budget_bytes() {
 }
 
 int run_stems(const StemsOptions& o) {
+  if (o.jack) {
+    stems::LiveSessionOptions live;
+    live.model = o.model;
+    live.client_name = o.client_name;
+    live.segment_seconds = o.segment;
+    live.overlap = o.overlap;
+    live.budget_bytes = o.budget_mb > 0 ? static_cast<std::size_t>(o.budget_mb * 1024 * 1024)
+                                        : default_budget_bytes();
+    return stems::run_live_stems(live);
+  }
+  if (o.input.empty() || o.out_dir.empty())
+    throw std::invalid_argument("FILE and --out are required (or --jack to separate live input)");
   // Ctrl-C / SIGTERM only set a flag, checked between chunks, so the temporaries are removed
   // and no stem is left half-written.
   g_interrupted.store(false);
@@ -316,9 +331,12 @@ const RegisterCommand kRegisterStems{Command{
                      "Model directory: config.json + model.safetensors, or a bag (htdemucs_ft) "
                      "made by tools/convert_htdemucs.py")
           ->required();
-      sub.add_option("file", options->input, "Input audio (any format libsndfile reads)")
-          ->required();
-      sub.add_option("--out", options->out_dir, "Output directory for <source>.wav")->required();
+      sub.add_option("file", options->input, "Input audio (any format libsndfile reads)");
+      sub.add_option("--out", options->out_dir, "Output directory for <source>.wav");
+      sub.add_flag("--jack", options->jack,
+                   "Live: a JACK client with in_L/in_R and <source>_L/_R outputs (no FILE)");
+      sub.add_option("--client-name", options->client_name, "JACK client name (with --jack)")
+          ->capture_default_str();
       sub.add_option("--segment", options->segment,
                      "Chunk length in seconds (at most the model's training segment; default: "
                      "the training segment)");

@@ -1,0 +1,79 @@
+#include "nodes/stems/live_stems_session.hpp"
+
+#include "nodes/stems/live_stems_node.hpp"
+#include "rt/memory_budget.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <stdexcept>
+#include <thread>
+
+namespace earshot::stems {
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) {
+  g_stop.store(true);
+}
+
+}  // namespace
+
+int run_live_stems(const LiveSessionOptions& o) {
+  g_stop.store(false);
+  // Only a flag: the main loop stops the node cleanly (deactivate, join the worker).
+  auto old_int = std::signal(SIGINT, on_stop_signal);
+  auto old_term = std::signal(SIGTERM, on_stop_signal);
+  struct Restore {
+    void (*i)(int);
+    void (*t)(int);
+    ~Restore() {
+      std::signal(SIGINT, i);
+      std::signal(SIGTERM, t);
+    }
+  } restore{old_int, old_term};
+  if (o.segment_seconds < 0.0) throw std::invalid_argument("--segment must be positive");
+
+  rt::MemoryBudget budget(o.budget_bytes);
+  htdemucs::ModelBag bag = htdemucs::ModelBag::load(o.model, budget);
+  LiveStemsOptions options;
+  options.client_name = o.client_name;
+  options.overlap = o.overlap;
+  if (o.segment_seconds > 0) {
+    options.segment = static_cast<std::int64_t>(bag.samplerate() * o.segment_seconds);
+    if (options.segment < 1) throw std::invalid_argument("--segment too short");
+  }
+  if (o.margin_ms >= 0)
+    options.margin = static_cast<std::int64_t>(o.margin_ms * bag.samplerate() / 1000.0);
+  LiveStemsNode node(bag, options, budget);
+  node.start();
+
+  const double rate = bag.samplerate();
+  std::fprintf(stderr, "earshot stems: JACK client '%s', %d sources, segment %lld, stride %lld\n",
+               node.client().client_name().c_str(), bag.num_sources(),
+               static_cast<long long>(node.segment()), static_cast<long long>(node.stride()));
+  std::fprintf(stderr, "  inputs:");
+  for (const auto& p : node.client().input_port_names()) std::fprintf(stderr, " %s", p.c_str());
+  std::fprintf(stderr, "\n  outputs:");
+  for (const auto& p : node.client().output_port_names()) std::fprintf(stderr, " %s", p.c_str());
+  std::fprintf(stderr,
+               "\n  latency %u frames (%.3f s = segment + stride + margin %lld), reported to JACK\n"
+               "  Ctrl-C to stop\n",
+               node.latency_frames(), node.latency_frames() / rate,
+               static_cast<long long>(node.margin()));
+
+  while (!g_stop.load() && !node.server_gone()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    node.rethrow_if_failed();
+  }
+  const bool gone = node.server_gone();
+  node.stop();
+  std::fprintf(stderr, "earshot stems: %llu chunks separated, %llu output frames late (silenced)\n",
+               static_cast<unsigned long long>(node.chunks_done()),
+               static_cast<unsigned long long>(node.late_frames()));
+  if (gone) throw std::runtime_error(node.shutdown_message() + "; stopped");
+  return 0;
+}
+
+}  // namespace earshot::stems
