@@ -14,6 +14,7 @@ LocalAgreement::LocalAgreement(std::size_t capacity) : capacity_(capacity) {
   in_buffer_.reserve(2 * capacity);
   partial_.reserve(capacity);
   committed_.reserve(capacity);
+  agreed_.reserve(capacity);
   removed_.reserve(2 * capacity);
 }
 
@@ -51,7 +52,15 @@ LocalAgreement::Update LocalAgreement::update(std::span<const HypToken> hypothes
   std::size_t agreed = 0;
   while (agreed < rest.size() && agreed < partial_.size() && rest[agreed].id == partial_[agreed].id)
     ++agreed;
-  commit(rest.first(agreed));
+  // A token's audio had ended by the earlier of the two passes that agree on it: its times are
+  // the earlier estimates (an unfinished segment is stretched to its pass's window end, so the
+  // newer pass alone would date every word to "just now").
+  agreed_.assign(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(agreed));
+  for (std::size_t i = 0; i < agreed; ++i) {
+    agreed_[i].start = std::min(agreed_[i].start, partial_[i].start);
+    agreed_[i].end = std::min(agreed_[i].end, partial_[i].end);
+  }
+  commit(agreed_);
   partial_.assign(rest.begin() + static_cast<std::ptrdiff_t>(agreed), rest.end());
   return {committed_, partial_};
 }

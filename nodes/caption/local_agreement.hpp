@@ -66,6 +66,7 @@ class LocalAgreement {
   std::vector<HypToken> in_buffer_;  // committed, audio still in the buffer
   std::vector<HypToken> partial_;    // previous hypothesis' uncommitted tail
   std::vector<HypToken> committed_;  // output of the last update()/flush()
+  std::vector<HypToken> agreed_;     // update() scratch
   std::vector<HypToken> removed_;    // output of the last trim()
   double committed_end_ = -1.0;
   double committed_segment_end_ = -1.0;

@@ -84,6 +84,25 @@ TEST(LocalAgreement, CommitTimesAreMonotonic) {
   EXPECT_GE(u.committed[0].end, u.committed[0].start);
 }
 
+TEST(LocalAgreement, CommittedTokensKeepTheEarlierPassTimes) {
+  LocalAgreement a(64);
+  // Pass 1 (window ending at 1.0 s): the open segment's tokens stretch to 1.0 s. Pass 2 (window
+  // ending at 2.0 s) stretches the same words to 2.0 s; the words were spoken by 1.0 s.
+  auto h1 = hyp({1, 2});
+  h1[0] = {1, 0.5, 0.75, false};
+  h1[1] = {2, 0.75, 1.0, false};
+  a.update(h1);
+  auto h2 = hyp({1, 2, 3});
+  h2[0] = {1, 0.5, 1.0, false};
+  h2[1] = {2, 1.0, 1.5, false};
+  h2[2] = {3, 1.5, 2.0, false};
+  const auto u = a.update(h2);
+  ASSERT_EQ(ids(u.committed), (std::vector<int>{1, 2}));
+  EXPECT_DOUBLE_EQ(u.committed[0].end, 0.75);
+  EXPECT_DOUBLE_EQ(u.committed[1].end, 1.0);
+  EXPECT_DOUBLE_EQ(u.partial[0].end, 2.0);
+}
+
 TEST(LocalAgreement, FlushCommitsPartialAndTracksSegmentEnds) {
   LocalAgreement a(64);
   a.update(hyp({1, 2, 3, 4}, 0.0, {1}));
