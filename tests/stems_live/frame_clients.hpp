@@ -145,4 +145,43 @@ class FrameRecorder : public FrameClient {
   jack_nframes_t start_ = 0;
 };
 
+// Records what arrives in the order it arrives, with the JACK transport frame of every
+// sample (-1 while the transport is not rolling), into preallocated storage.
+class TransportRecorder : public FrameClient {
+ public:
+  TransportRecorder(const std::string& name, int ports, std::size_t capacity)
+      : FrameClient(name, ports, false),
+        recording_(static_cast<std::size_t>(ports), std::vector<float>(capacity, 0.0f)),
+        song_frame_(capacity, -2) {}
+  ~TransportRecorder() override { close(); }
+  void arm() { armed_.store(true); }
+  void disarm() { armed_.store(false); }
+  std::size_t recorded() const { return count_.load(); }
+  bool full() const { return count_.load() == song_frame_.size(); }
+  const std::vector<std::vector<float>>& recording() const { return recording_; }
+  const std::vector<std::int64_t>& song_frames() const { return song_frame_; }
+
+ protected:
+  void cycle(jack_nframes_t, jack_nframes_t frames) override {
+    if (!armed_.load()) return;
+    jack_position_t pos{};
+    const bool rolling = jack_transport_query(client(), &pos) == JackTransportRolling;
+    std::size_t k = count_.load();
+    for (std::size_t c = 0; c < recording_.size(); ++c) {
+      const float* in = buffer(static_cast<int>(c), frames);
+      for (jack_nframes_t i = 0; i < frames && k + i < song_frame_.size(); ++i)
+        recording_[c][k + i] = in[i];
+    }
+    for (jack_nframes_t i = 0; i < frames && k < song_frame_.size(); ++i, ++k)
+      song_frame_[k] = rolling ? static_cast<std::int64_t>(pos.frame) + i : -1;
+    count_.store(k);
+  }
+
+ private:
+  std::vector<std::vector<float>> recording_;
+  std::vector<std::int64_t> song_frame_;
+  std::atomic<bool> armed_{false};
+  std::atomic<std::size_t> count_{0};
+};
+
 }  // namespace earshot::test
