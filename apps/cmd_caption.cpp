@@ -69,6 +69,7 @@ const RegisterCommand kRegisterCaption{Command{
                      "Committed tokens fed back as the prompt")
           ->capture_default_str();
       sub.add_option("--period", o->period, "Frames per audio callback")->capture_default_str();
+      sub.add_option("--threads", o->threads, "Compute threads (default: CPU cores, at most 8)");
       return [o] { return run_caption_command(*o); };
     }}};
 

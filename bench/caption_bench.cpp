@@ -8,6 +8,7 @@
 // at `max_tokens` (second argument) to model real speech, which yields about 3 tokens per second
 // of window. Reported: real-time factor (wall-clock compute / audio; < 1 keeps up, the issue
 // asks < 0.5 for tiny), the same in the node thread's CPU time, and milliseconds per pass.
+#include "models/whisper/parallel.hpp"
 #include "models/whisper/whisper_weights.hpp"
 #include "nodes/caption/caption_node.hpp"
 
@@ -49,7 +50,8 @@ std::vector<float> test_audio(double seconds) {
   return x;
 }
 
-// range(0): 0 tiny, 1 base; range(1): max tokens per pass; range(2): 1 = F16 weights.
+// range(0): 0 tiny, 1 base; range(1): max tokens per pass; range(2): 1 = F16 weights;
+// range(3): compute threads (a ThreadTeam the encoder and decoder split their work over).
 void BM_CaptionLoop(benchmark::State& state) {
   const bool base = state.range(0) == 1;
   rt::MemoryBudget budget(2048u << 20);
@@ -60,6 +62,7 @@ void BM_CaptionLoop(benchmark::State& state) {
   o.language = "en";
   o.max_tokens = static_cast<int>(state.range(1));
   o.no_speech_threshold.reset();  // random weights: never judge a pass silent
+  ww::ThreadTeam team(static_cast<int>(state.range(3)));
   std::uint64_t passes = 0;
   double compute = 0.0, cpu = 0.0;
   auto thread_cpu = [] {
@@ -70,7 +73,7 @@ void BM_CaptionLoop(benchmark::State& state) {
   for (auto _ : state) {
     cap::CaptionNode node(*model, o);
     rt::MemoryBudget node_budget(1024u << 20);
-    node.prepare(node_budget);
+    node.prepare(node_budget, &team);
     const double c0 = thread_cpu();
     node.push(audio);
     cpu += thread_cpu() - c0;
@@ -81,17 +84,20 @@ void BM_CaptionLoop(benchmark::State& state) {
     compute += node.stats().compute_seconds;
   }
   state.SetLabel(std::string(base ? "base" : "tiny") + (state.range(2) ? " f16" : " f32") +
-                 ", 1 s steps, " + std::to_string(state.range(1)) + " tokens/pass");
+                 ", 1 s steps, " + std::to_string(state.range(1)) + " tokens/pass, " +
+                 std::to_string(state.range(3)) + " thread(s)");
   state.counters["RTF"] = compute / (seconds * static_cast<double>(state.iterations()));
-  // The node runs on one thread: its CPU time is what it needs of one core, whatever else the
-  // machine is doing (wall-clock RTF on a loaded machine overstates it).
+  // CPU time of the node's thread: with one compute thread, what it needs of one core whatever
+  // else the machine is doing (wall-clock RTF on a loaded machine overstates it). With a team,
+  // the other workers' CPU time is not counted: read the wall-clock RTF then.
   state.counters["RTF_cpu"] = cpu / (seconds * static_cast<double>(state.iterations()));
   state.counters["ms/pass"] = 1000.0 * compute / static_cast<double>(passes);
 }
 BENCHMARK(BM_CaptionLoop)
-    ->Args({0, 32, 0})
-    ->Args({0, 32, 1})
-    ->Args({1, 32, 0})
+    ->Args({0, 32, 0, 1})
+    ->Args({0, 32, 0, 2})
+    ->Args({0, 32, 1, 2})
+    ->Args({1, 32, 0, 2})
     ->Unit(benchmark::kSecond)
     ->Iterations(1)
     ->UseRealTime();

@@ -55,7 +55,7 @@ CaptionNode::CaptionNode(const ww::WhisperModel& model, CaptionOptions options,
 
 CaptionNode::~CaptionNode() = default;
 
-void CaptionNode::prepare(rt::MemoryBudget& budget) {
+void CaptionNode::prepare(rt::MemoryBudget& budget, ww::Parallel* parallel) {
   if (prepared_) throw std::logic_error("caption: prepare() called twice");
   const ww::WhisperConfig& c = model_.config;
   if (c.n_mel_frames() != kWindowFrames)
@@ -66,8 +66,8 @@ void CaptionNode::prepare(rt::MemoryBudget& budget) {
                                      static_cast<std::size_t>(c.n_mels) * kWindowFrames);
   features_ = budget.reserve_array<float>("caption audio features",
                                           static_cast<std::size_t>(c.n_audio_ctx) * c.d_model);
-  encoder_.emplace(model_, budget);
-  decoding_.emplace(model_, budget, 1);
+  encoder_.emplace(model_, budget, parallel);
+  decoding_.emplace(model_, budget, 1, parallel);
   if (vad_weights_ != nullptr) vad_.emplace(*vad_weights_, budget, options_.vad);
   log_mel_ =
       std::make_unique<dsp::WhisperLogMel>(static_cast<std::size_t>(c.n_mels), kWindowSamples);

@@ -90,7 +90,9 @@ class CaptionNode {
   CaptionNode& operator=(const CaptionNode&) = delete;
 
   // Reserves every workspace from `budget` (throws rt::BudgetExceeded naming the item).
-  void prepare(rt::MemoryBudget& budget);
+  // `parallel` (optional, not owned, must outlive the node): threads the encoder and decoder
+  // split their work over, borrowed by the worker thread during passes.
+  void prepare(rt::MemoryBudget& budget, models::whisper::Parallel* parallel = nullptr);
 
   // Worker thread: appends 16 kHz mono audio; runs a pass whenever a step's worth has arrived.
   void push(std::span<const float> audio_16k);

@@ -1,6 +1,7 @@
 #include "nodes/caption/caption_session.hpp"
 
 #include "models/vad/silero_weights.hpp"
+#include "models/whisper/parallel.hpp"
 #include "models/whisper/tokenizer.hpp"
 #include "nodes/caption/caption_capture.hpp"
 #include "nodes/caption/caption_writer.hpp"
@@ -11,6 +12,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -78,8 +80,12 @@ CaptionRunReport run_caption(const CaptionRunOptions& o, std::FILE* out, std::FI
 
   CaptionOptions copt = o.caption;
   copt.event_capacity = std::max<std::size_t>(copt.event_capacity, 1024);
+  const int threads = o.threads > 0
+                          ? o.threads
+                          : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 8);
+  ww::ThreadTeam team(threads);  // created once; the node's passes borrow it
   CaptionNode node(*model, copt, vad_weights ? &*vad_weights : nullptr);
-  node.prepare(budget);
+  node.prepare(budget, &team);
 
   // The backend: microphone, JACK, or a file.
   rt::StreamConfig sc;
@@ -170,12 +176,12 @@ CaptionRunReport run_caption(const CaptionRunOptions& o, std::FILE* out, std::FI
     std::fprintf(
         report,
         "earshot caption: %.2f s of audio in %.2f s, real-time factor %.3f (Whisper %.2f s "
-        "in %llu passes, %llu gated by VAD)\n"
+        "in %llu passes, %llu gated by VAD, %d threads)\n"
         "commit latency p50 %.2f s, p95 %.2f s over %zu commits; dropped audio %.2f s, "
         "dropped events %llu, xruns %llu; peak memory %s (language %s)\n",
         r.audio_seconds, r.wall_seconds, r.real_time_factor, r.compute_seconds,
         static_cast<unsigned long long>(r.stats.passes),
-        static_cast<unsigned long long>(r.stats.gated_steps), r.latency_p50, r.latency_p95,
+        static_cast<unsigned long long>(r.stats.gated_steps), threads, r.latency_p50, r.latency_p95,
         r.commits, r.dropped_seconds, static_cast<unsigned long long>(r.dropped_events),
         static_cast<unsigned long long>(r.xruns), rt::format_bytes(r.peak_bytes).c_str(),
         node.language().empty() ? "-" : node.language().c_str());

@@ -31,6 +31,7 @@ struct CaptionRunOptions {
   std::string vad_model;           // Silero VAD (.onnx or .safetensors); empty = no gating
   std::size_t budget_mb = 0;       // 0 = half of the machine's memory
   std::uint32_t period = 512;      // frames per callback asked of the backend
+  int threads = 0;                 // Whisper compute threads; 0 = CPU cores (at most 8)
   double ring_seconds = 20.0;      // audio the capture ring holds while the worker is busy
   bool live = false;               // text format: redraw a terminal line (stdout is a tty)
   CaptionOptions caption;
