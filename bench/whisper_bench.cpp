@@ -11,6 +11,7 @@
 //  - BM_WhisperDecodeToken: one token through the decoder and the logits at position ~64 with
 //    the cross-attention K/V of a window already computed, and its bandwidth floor.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include "models/whisper/whisper_decoder.hpp"
 #include "models/whisper/whisper_encoder.hpp"
 

@@ -1,5 +1,6 @@
 // GCC 12 reports false -Wmaybe-uninitialized warnings inside Eigen's AVX-512 packet code.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include "models/whisper/transformer_ops.hpp"
 
 #include <Eigen/Core>
