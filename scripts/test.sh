@@ -22,7 +22,7 @@ export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
 echo "== ThreadSanitizer: real-time tests"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEARSHOT_SANITIZE=thread \
   -DEARSHOT_BUILD_BENCH=OFF >/dev/null
-cmake --build build-tsan -j"$jobs" --target earshot_rt_tests earshot
+cmake --build build-tsan -j"$jobs" --target earshot_rt_tests
 ctest --test-dir build-tsan -L '^rt$' -j"$ctest_jobs" --output-on-failure
 
 echo "== libFuzzer (clang): weight-file readers"
