@@ -153,6 +153,16 @@ TEST(CaptionCommand, SrtToAFile) {
   fs::remove(srt);
 }
 
+TEST(CaptionCommand, StereoFileAt48kIsMixedAndResampledTo16k) {
+  // The same speech as a 48 kHz stereo file: the worker's resampler delivers all of it (its
+  // delay flushed at the end), so the node hears as many seconds as the 16 kHz file holds.
+  const CommandRun r = run(tiny_args() + "--format jsonl --input " +
+                           fixture("audio/speech_48k_stereo.wav").string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  check_events(r.out, 108431 / 16000.0);
+  EXPECT_NE(r.err.find("earshot caption: 6.78 s of audio"), std::string::npos) << r.err;
+}
+
 TEST(CaptionCommand, InterruptFlushesPendingTextAndClosesTheFile) {
   const fs::path out = temp_path("interrupted.jsonl");
   const fs::path err = temp_path("interrupted.err");
