@@ -69,6 +69,13 @@ Tokenizer::Tokenizer(bpe::BpeModel bpe, std::vector<AddedToken> added,
   const int text_size = bpe_.size();
   int max_id = text_size - 1;
   for (const AddedToken& t : added) max_id = std::max(max_id, t.id);
+  // Each id past the text tokens needs its own added token (checked below); refusing a larger
+  // id first keeps a corrupt file from allocating one string per id up to 2^30.
+  if (static_cast<std::size_t>(max_id + 1 - text_size) > added.size()) {
+    throw TokenizerError(specials_file + ": id " + std::to_string(max_id) +
+                         " leaves ids without a token (only " + std::to_string(added.size()) +
+                         " added tokens follow the " + std::to_string(text_size) + " text tokens)");
+  }
   is_special_.assign(static_cast<std::size_t>(max_id) + 1, false);
   special_text_.assign(static_cast<std::size_t>(max_id + 1 - text_size), std::string());
   std::vector<bool> defined(special_text_.size(), false);
