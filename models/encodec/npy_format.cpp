@@ -159,6 +159,9 @@ NpyArray npy_decode(std::span<const std::byte> bytes, const std::string& label) 
     throw CodeFileError(label + ": Fortran-ordered arrays are not supported (save C order)");
   }
   const std::string shape = dict_value(header, "shape", label);
+  if (shape.size() < 2 || shape.front() != '(' || shape.back() != ')') {
+    throw CodeFileError(label + ": malformed .npy shape '" + shape + "'");
+  }
   std::string digits;
   for (char c : shape.substr(1, shape.size() - 2) + ",") {
     if (c == ',') {
