@@ -26,10 +26,18 @@ void check_encoder(const std::string& name, bool expect_f16, int threads) {
   EXPECT_LE(err, 1e-4);
 }
 
-TEST(WhisperEncoder, TinyRandomMatchesReference) { check_encoder("tiny-random", false, 1); }
-TEST(WhisperEncoder, V3RandomF16MatchesReference) { check_encoder("v3-random", true, 1); }
-TEST(WhisperEncoder, TinyRandomThreeThreads) { check_encoder("tiny-random", false, 3); }
-TEST(WhisperEncoder, V3RandomF16ThreeThreads) { check_encoder("v3-random", true, 3); }
+TEST(WhisperEncoder, TinyRandomMatchesReference) {
+  check_encoder("tiny-random", false, 1);
+}
+TEST(WhisperEncoder, V3RandomF16MatchesReference) {
+  check_encoder("v3-random", true, 1);
+}
+TEST(WhisperEncoder, TinyRandomThreeThreads) {
+  check_encoder("tiny-random", false, 3);
+}
+TEST(WhisperEncoder, V3RandomF16ThreeThreads) {
+  check_encoder("v3-random", true, 3);
+}
 
 TEST(WhisperEncoder, RejectsWrongMelBins) {
   rt::MemoryBudget budget(512u << 20);
