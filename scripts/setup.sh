@@ -9,7 +9,7 @@ PACKAGES=(
   clang libclang-rt-14-dev            # libFuzzer target and sanitizer runtimes
   portaudio19-dev libjack-jackd2-dev jackd2 libsndfile1-dev libsoxr-dev libfftw3-dev
   libeigen3-dev libreaderwriterqueue-dev nlohmann-json3-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
 )
 
 missing=()

@@ -36,7 +36,7 @@ for fuzzer in build-fuzz/fuzz/fuzz_*; do
   # Work on a copy of the seed corpus so the checkout stays clean.
   rm -rf "build-fuzz/corpus/$name" && mkdir -p "build-fuzz/corpus/$name"
   cp -r "fuzz/corpus/$name/." "build-fuzz/corpus/$name/" 2>/dev/null || true
-  "$fuzzer" -max_total_time="${EARSHOT_FUZZ_SECONDS:-20}" -print_final_stats=0 \
+  "$fuzzer" -max_total_time="${EARSHOT_FUZZ_SECONDS:-20}" -print_final_stats=0 -artifact_prefix=build-fuzz/ \
     "build-fuzz/corpus/$name" > "build-fuzz/$name.log" 2>&1 || { tail -n 40 "build-fuzz/$name.log"; exit 1; }
   tail -n 1 "build-fuzz/$name.log"
 done

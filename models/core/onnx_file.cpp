@@ -272,7 +272,8 @@ OnnxTensor OnnxFile::parse_tensor(std::span<const std::byte> bytes,
           const std::size_t n = f.bytes.size() / 4;
           const std::size_t old = t.float_data.size();
           t.float_data.resize(old + n);
-          std::memcpy(t.float_data.data() + old, f.bytes.data(), f.bytes.size());
+          // An empty packed field has no bytes (and may have a null data pointer).
+          if (n != 0) std::memcpy(t.float_data.data() + old, f.bytes.data(), f.bytes.size());
         }
         break;
       case tensor_field::kDoubleData:
@@ -285,7 +286,8 @@ OnnxTensor OnnxFile::parse_tensor(std::span<const std::byte> bytes,
           const std::size_t n = f.bytes.size() / 8;
           const std::size_t old = t.double_data.size();
           t.double_data.resize(old + n);
-          std::memcpy(t.double_data.data() + old, f.bytes.data(), f.bytes.size());
+          // An empty packed field has no bytes (and may have a null data pointer).
+          if (n != 0) std::memcpy(t.double_data.data() + old, f.bytes.data(), f.bytes.size());
         }
         break;
       case tensor_field::kInt32Data:
