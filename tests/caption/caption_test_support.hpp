@@ -17,11 +17,11 @@ inline std::vector<float> fixture_speech(const std::string& relative = "audio/sp
 }
 
 // Small passes keep the suite fast under ASan: English fixed (no language detection), at most
-// 24 tokens per pass.
+// 16 tokens per pass.
 inline CaptionOptions fast_options() {
   CaptionOptions o;
   o.language = "en";
-  o.max_tokens = 24;
+  o.max_tokens = 16;
   return o;
 }
 
