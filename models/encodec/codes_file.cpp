@@ -114,6 +114,11 @@ EncodedAudio read_ecdc(std::span<const std::byte> b, const EncodecConfig& config
   if (model != config.reference_name()) {
     throw fail("made with " + model + " but the model directory is " + config.reference_name());
   }
+  // Checked before get<>(): a float such as 1e300 would be an unchecked (undefined) cast.
+  for (const char* key : {"al", "nc"}) {
+    if (!meta.contains(key) || !meta[key].is_number_integer())
+      throw fail(std::string("metadata field '") + key + "' is not an integer");
+  }
   EncodedAudio e;
   e.audio_length = meta["al"].get<std::int64_t>();
   const std::int64_t nc = meta["nc"].get<std::int64_t>();

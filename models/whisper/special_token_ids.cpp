@@ -73,8 +73,8 @@ void SpecialTokenIds::check_generation_config(const std::filesystem::path& path)
   auto expect = [&](const char* key, int want) {
     auto it = j.find(key);
     if (it == j.end() || !it->is_number_integer()) return;
-    if (it->get<int>() != want)
-      throw ConfigError(where + ": " + key + " = " + std::to_string(it->get<int>()) +
+    if (it->get<std::int64_t>() != want)
+      throw ConfigError(where + ": " + key + " = " + std::to_string(it->get<std::int64_t>()) +
                         " but the vocabulary size " + std::to_string(n_vocab) + " implies " +
                         std::to_string(want));
   };
@@ -85,18 +85,19 @@ void SpecialTokenIds::check_generation_config(const std::filesystem::path& path)
     for (const auto& [name, value] : it->items()) {
       if (name.size() < 5 || !value.is_number_integer()) continue;
       const std::string code = name.substr(2, name.size() - 4);  // "<|en|>" -> "en"
-      const int id = value.get<int>();
-      if (language_code(id) != code)
-        throw ConfigError(where + ": lang_to_id maps " + name + " to " + std::to_string(id) +
+      const std::int64_t wide = value.get<std::int64_t>();
+      const int id = wide < 0 || wide > n_vocab ? -1 : static_cast<int>(wide);
+      if (id < 0 || language_code(id) != code)
+        throw ConfigError(where + ": lang_to_id maps " + name + " to " + std::to_string(wide) +
                           ", which disagrees with the vocabulary size " + std::to_string(n_vocab));
     }
   }
   if (auto it = j.find("task_to_id"); it != j.end() && it->is_object()) {
     if (it->contains("transcribe") && (*it)["transcribe"].is_number_integer() &&
-        (*it)["transcribe"].get<int>() != transcribe)
+        (*it)["transcribe"].get<std::int64_t>() != transcribe)
       throw ConfigError(where + ": task_to_id.transcribe disagrees with the vocabulary size");
     if (it->contains("translate") && (*it)["translate"].is_number_integer() &&
-        (*it)["translate"].get<int>() != translate)
+        (*it)["translate"].get<std::int64_t>() != translate)
       throw ConfigError(where + ": task_to_id.translate disagrees with the vocabulary size");
   }
 }
