@@ -42,6 +42,7 @@ for fuzzer in build-fuzz/fuzz/fuzz_*; do
 done
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer: whole suite"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEARSHOT_SANITIZE=address >/dev/null
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEARSHOT_SANITIZE=address \
+  -DEARSHOT_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 ctest --test-dir build-asan -j"$ctest_jobs" --output-on-failure
