@@ -209,8 +209,15 @@ void StemDeck::process(const float* const*, float* const* out, jack_nframes_t nf
 // ---------------------------------------------------------------- worker thread
 
 void StemDeck::begin_region(std::uint64_t gen) {
-  const std::int64_t target =
-      std::clamp<std::int64_t>(seek_target_.load(std::memory_order_acquire), 0, frames_ - 1);
+  // Aim past the playhead by the time the first stems will take (the chunks before and at
+  // the target, at the measured seconds per chunk, with 50% spare), so they are ready when the
+  // playhead gets there instead of chasing it; the mix plays until then.
+  const double rate = bag_.samplerate();
+  const std::int64_t lead = std::min<std::int64_t>(
+      static_cast<std::int64_t>(1.5 * static_cast<double>(back_ + 2) * chunk_seconds_ * rate),
+      capacity_ / 2);
+  const std::int64_t target = std::clamp<std::int64_t>(
+      seek_target_.load(std::memory_order_acquire) + (gen == 0 ? 0 : lead), 0, frames_ - 1);
   // Invalidate before changing the region, so the audio thread never pairs the new
   // generation with the old region's frames.
   ready_end_.store(kInvalid, std::memory_order_release);
@@ -268,7 +275,11 @@ void StemDeck::work() {
     }
     if (sep_->done()) return;
     if (sep_->ready()) {
+      const auto begin = std::chrono::steady_clock::now();
       pending_ = sep_->process();
+      const double took =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+      chunk_seconds_ = chunk_seconds_ <= 0 ? took : 0.7 * chunk_seconds_ + 0.3 * took;
       pending_done_ = 0;
       continue;
     }

@@ -21,7 +21,9 @@
 // Until the stems of the new position are ready the master plays the full mix and the stem
 // outputs are silent; then master crossfades (`crossfade` frames, linear) to the sum of the
 // gained stems, and the stem outputs fade in. Never silence on master while the song plays.
-// A start or jump that lands on frames already separated switches to stems at once.
+// A start or jump that lands on frames already separated switches to stems at once. A new
+// region aims ahead of the jump by the measured time its first stems take, so a worker with
+// headroom catches the playhead at once instead of chasing it.
 //
 // Mixer: per-stem gain (dB), mute, solo through a control queue (DeckCommand, see
 // deck_command.hpp). Gains move linearly over one period (no clicks).
@@ -127,6 +129,7 @@ class StemDeck : private JackPortClient::Callback {
   std::optional<htdemucs::ChunkedSeparator> sep_;
   std::uint64_t worker_gen_ = ~std::uint64_t{0};
   std::int64_t in_cursor_ = 0, region_start_ = 0, region_target_ = 0;
+  double chunk_seconds_ = 0.0;  // measured time per chunk (moving average)
   std::int64_t pending_ = 0,
                pending_done_ = 0;  // frames of the last process() and how many written
 
