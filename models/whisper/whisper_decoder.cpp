@@ -80,18 +80,24 @@ float* WhisperDecoder::self_v(int layer, int slot) {
   return self_k(layer, slot) + (L.self_v - L.self_k);
 }
 
-void WhisperDecoder::set_audio(const float* audio_features) {
+void WhisperDecoder::set_audio(const float* audio_features, int n_audio_ctx) {
   const WhisperConfig& c = model_.config;
+  if (n_audio_ctx <= 0) n_audio_ctx = c.n_audio_ctx;
+  if (n_audio_ctx > c.n_audio_ctx)
+    throw std::invalid_argument("whisper decoder: " + std::to_string(n_audio_ctx) +
+                                " audio positions, the model has " + std::to_string(c.n_audio_ctx));
   const Layout L(c, max_sequences_, parallel_size(parallel_));
   float* ws = workspace_.as<float>().data();
+  // Blocks keep the full-context stride so the layout does not depend on the window.
   const std::size_t block = static_cast<std::size_t>(c.n_audio_ctx) * c.d_model;
   for (int i = 0; i < c.decoder_layers; ++i) {
     const auto& a = model_.weights.decoder_layers[static_cast<std::size_t>(i)].cross_attn;
-    linear(audio_features, c.n_audio_ctx, a.k.w, nullptr, ws + L.cross_k + i * block,
-           ws + L.scratch, parallel_);
-    linear(audio_features, c.n_audio_ctx, a.v.w, a.v.bias(), ws + L.cross_v + i * block,
+    linear(audio_features, n_audio_ctx, a.k.w, nullptr, ws + L.cross_k + i * block, ws + L.scratch,
+           parallel_);
+    linear(audio_features, n_audio_ctx, a.v.w, a.v.bias(), ws + L.cross_v + i * block,
            ws + L.scratch, parallel_);
   }
+  audio_ctx_ = n_audio_ctx;
   have_audio_ = true;
   reset();
 }
@@ -194,7 +200,7 @@ const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int row
     layer_norm(x, rows, d, layer.cross_ln, h);
     linear(h, rows, layer.cross_attn.q.w, layer.cross_attn.q.bias(), ws + L.q, scratch, parallel_);
     multi_head_attention(ws + L.q, rows, ws + L.cross_k + li * cross_block,
-                         ws + L.cross_v + li * cross_block, c.n_audio_ctx, d, c.decoder_heads,
+                         ws + L.cross_v + li * cross_block, audio_ctx_, d, c.decoder_heads,
                          c.decoder_head_dim(), -1, ws + L.scores, ws + L.attn, parallel_);
     linear(ws + L.attn, rows, layer.cross_attn.out.w, layer.cross_attn.out.bias(), ws + L.proj,
            scratch, parallel_);

@@ -30,7 +30,10 @@ class WhisperDecoder {
   int max_rows() const { return model_.config.n_text_ctx; }
 
   // Computes the cross-attention K/V of every layer from audio features [n_audio_ctx, d].
-  void set_audio(const float* audio_features);
+  // A shorter context (the encoder run on a reduced window) attends over its first
+  // `n_audio_ctx` positions only; 0 means the model's full context.
+  void set_audio(const float* audio_features, int n_audio_ctx = 0);
+  int audio_ctx() const { return audio_ctx_; }
   // Empties every sequence's cache.
   void reset();
   int length(int seq) const { return lengths_[static_cast<std::size_t>(seq)]; }
@@ -67,6 +70,7 @@ class WhisperDecoder {
   std::vector<int> new_slots_;  // rearrange scratch
   std::vector<char> claimed_;
   bool have_audio_ = false;
+  int audio_ctx_ = 0;  // positions of the current audio window
 };
 
 }  // namespace earshot::models::whisper

@@ -56,8 +56,8 @@ WhisperDecoding::WhisperDecoding(const WhisperModel& model, rt::MemoryBudget& bu
   source_.reserve(static_cast<std::size_t>(max_group));
 }
 
-void WhisperDecoding::set_audio(const float* audio_features) {
-  decoder_.set_audio(audio_features);
+void WhisperDecoding::set_audio(const float* audio_features, int n_audio_ctx) {
+  decoder_.set_audio(audio_features, n_audio_ctx);
 }
 
 std::vector<std::pair<std::string, float>> WhisperDecoding::detect_language() {

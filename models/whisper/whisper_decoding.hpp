@@ -67,8 +67,9 @@ class WhisperDecoding {
   void set_text_decoder(TextDecoder decoder) { text_decoder_ = std::move(decoder); }
   const WhisperModel& model() const { return model_; }
 
-  // Cross-attention K/V for this window's audio features [n_audio_ctx, d].
-  void set_audio(const float* audio_features);
+  // Cross-attention K/V for this window's audio features [n_audio_ctx, d]; a reduced context
+  // (fewer positions than the model's) is given as n_audio_ctx, 0 = full.
+  void set_audio(const float* audio_features, int n_audio_ctx = 0);
 
   // Language probabilities from the logits at <|startoftranscript|> over the language tokens,
   // in token order. Throws std::logic_error for English-only models.

@@ -57,9 +57,10 @@ void WhisperEncoder::forward(const float* mel, int n_mels, int n_frames, float* 
   if (n_mels != c.n_mels)
     throw std::invalid_argument("whisper encoder: this model takes " + std::to_string(c.n_mels) +
                                 "-bin log-mel features, got " + std::to_string(n_mels) + " bins");
-  if (n_frames != c.n_mel_frames())
-    throw std::invalid_argument("whisper encoder: expected " + std::to_string(c.n_mel_frames()) +
-                                " mel frames (30 s), got " + std::to_string(n_frames));
+  if (n_frames < 2 || n_frames > c.n_mel_frames() || n_frames % 2 != 0)
+    throw std::invalid_argument("whisper encoder: expected an even number of mel frames up to " +
+                                std::to_string(c.n_mel_frames()) + " (30 s), got " +
+                                std::to_string(n_frames));
   const Layout L(c, parallel_size(parallel_));
   Parallel* p = parallel_;
   float* ws = workspace_.as<float>().data();
@@ -68,7 +69,9 @@ void WhisperEncoder::forward(const float* mel, int n_mels, int n_frames, float* 
   float* x = ws + L.x;
   float* h = ws + L.h;
   float* scratch = ws + L.scratch;
-  const int t = c.n_audio_ctx;
+  // A reduced audio context: the stride-2 conv halves the frames, and the positional
+  // embedding is sliced to the first t positions (as the reduced-context trick does).
+  const int t = n_frames / 2;
   const int d = c.d_model;
   const std::size_t td = static_cast<std::size_t>(t) * d;
 

@@ -21,8 +21,10 @@ class WhisperEncoder {
   // Bytes the workspace of this model's encoder takes (for plans).
   static std::size_t workspace_bytes(const WhisperConfig& config, int workers = 1);
 
-  // mel: [n_mels, n_frames] row-major, n_frames == 2 * n_audio_ctx.
-  // out: [n_audio_ctx, d_model]. Throws std::invalid_argument on a shape mismatch.
+  // mel: [n_mels, n_frames] row-major, n_frames even and at most 2 * n_audio_ctx (the full
+  // 30 s window). Fewer frames run the encoder on a reduced audio context: faster for short
+  // live buffers, at a quality cost since the model was trained on full windows.
+  // out: [n_frames / 2, d_model]. Throws std::invalid_argument on a shape mismatch.
   void forward(const float* mel, int n_mels, int n_frames, float* out);
 
  private:
