@@ -2,29 +2,18 @@
 // backend) with level meters, xruns, underflows and latency. Logic: rt/backends/monitor_session.
 #include "apps/command.hpp"
 #include "rt/backends/monitor_session.hpp"
+#include "rt/stop_signal.hpp"
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <memory>
 
 namespace earshot::app {
 namespace {
 
-std::atomic<bool> g_stop_requested{false};
-
-extern "C" void request_stop(int) {
-  g_stop_requested.store(true);
-}
-
 int run_monitor_command(const rt::MonitorOptions& options) {
   // Ctrl-C / SIGTERM end the run cleanly: the output file is finished, the summary printed.
-  struct sigaction action {};
-  action.sa_handler = &request_stop;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-  return rt::run_monitor(options, stdout, &g_stop_requested);
+  rt::ScopedStopSignal stop;
+  return rt::run_monitor(options, stdout, &rt::ScopedStopSignal::flag());
 }
 
 const RegisterCommand kRegisterMonitor{Command{
