@@ -68,26 +68,34 @@ fftwf_complex* as_fftw(const Complex* p) {
   return reinterpret_cast<fftwf_complex*>(const_cast<Complex*>(p));
 }
 
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// RealFft
-
 // Each direction has a plan for SIMD-aligned buffers and one made with FFTW_UNALIGNED.
-struct RealFft::Plans {
+struct PlanSet {
   fftwf_plan forward_aligned = nullptr;
   fftwf_plan forward_unaligned = nullptr;
   fftwf_plan inverse_aligned = nullptr;
   fftwf_plan inverse_unaligned = nullptr;
 
-  ~Plans() {
+  PlanSet() = default;
+  PlanSet(const PlanSet&) = delete;
+  PlanSet& operator=(const PlanSet&) = delete;
+  ~PlanSet() {
     std::lock_guard<std::mutex> lock(planner_mutex());
     destroy(forward_aligned);
     destroy(forward_unaligned);
     destroy(inverse_aligned);
     destroy(inverse_unaligned);
   }
+  bool complete() const {
+    return forward_aligned && forward_unaligned && inverse_aligned && inverse_unaligned;
+  }
 };
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// RealFft
+
+struct RealFft::Plans : PlanSet {};
 
 RealFft::RealFft(std::size_t n, FftPlanning planning) : n_(n), plans_(std::make_unique<Plans>()) {
   check_size(n, "RealFft");
@@ -104,8 +112,7 @@ RealFft::RealFft(std::size_t n, FftPlanning planning) : n_(n), plans_(std::make_
   plans_->forward_unaligned = fftwf_plan_dft_r2c_1d(len, r, c, flags | FFTW_UNALIGNED);
   plans_->inverse_aligned = fftwf_plan_dft_c2r_1d(len, c, r, flags);
   plans_->inverse_unaligned = fftwf_plan_dft_c2r_1d(len, c, r, flags | FFTW_UNALIGNED);
-  if (!plans_->forward_aligned || !plans_->forward_unaligned || !plans_->inverse_aligned ||
-      !plans_->inverse_unaligned)
+  if (!plans_->complete())
     throw std::runtime_error("RealFft: FFTW could not plan a transform of length " +
                              std::to_string(n));
 }
@@ -135,20 +142,7 @@ void RealFft::inverse(std::span<const Complex> in, std::span<float> out) const {
 // ---------------------------------------------------------------------------------------------
 // ComplexFft
 
-struct ComplexFft::Plans {
-  fftwf_plan forward_aligned = nullptr;
-  fftwf_plan forward_unaligned = nullptr;
-  fftwf_plan inverse_aligned = nullptr;
-  fftwf_plan inverse_unaligned = nullptr;
-
-  ~Plans() {
-    std::lock_guard<std::mutex> lock(planner_mutex());
-    destroy(forward_aligned);
-    destroy(forward_unaligned);
-    destroy(inverse_aligned);
-    destroy(inverse_unaligned);
-  }
-};
+struct ComplexFft::Plans : PlanSet {};
 
 ComplexFft::ComplexFft(std::size_t n, FftPlanning planning)
     : n_(n), plans_(std::make_unique<Plans>()) {
@@ -164,8 +158,7 @@ ComplexFft::ComplexFft(std::size_t n, FftPlanning planning)
   plans_->forward_unaligned = fftwf_plan_dft_1d(len, x, y, FFTW_FORWARD, flags | FFTW_UNALIGNED);
   plans_->inverse_aligned = fftwf_plan_dft_1d(len, x, y, FFTW_BACKWARD, flags);
   plans_->inverse_unaligned = fftwf_plan_dft_1d(len, x, y, FFTW_BACKWARD, flags | FFTW_UNALIGNED);
-  if (!plans_->forward_aligned || !plans_->forward_unaligned || !plans_->inverse_aligned ||
-      !plans_->inverse_unaligned)
+  if (!plans_->complete())
     throw std::runtime_error("ComplexFft: FFTW could not plan a transform of length " +
                              std::to_string(n));
 }
