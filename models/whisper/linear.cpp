@@ -31,13 +31,64 @@ void convert_f16(const std::uint16_t* src, std::size_t count, float* dst) {
   for (; i < count; ++i) dst[i] = f16_to_f32(src[i]);
 }
 
+#ifdef __AVX512F__
+// Sum of one accumulator's lanes.
+inline float lane_sum(__m512 v) {
+  return _mm512_reduce_add_ps(v);
+}
+
+// y[t, j] = dot(x[t, :], w[j, :]) for NT input rows and the NR weight rows j .. j+NR-1, over
+// the first `body` columns (a multiple of 16). NT x NR independent accumulators keep enough
+// FMAs in flight that the loop runs at memory speed (one accumulator would stall on the FMA
+// latency and read the weights at a fraction of the bandwidth).
+template <int NT, int NR>
+void f16_block_avx512(const float* x, int cols, int body, const std::uint16_t* w0, float* sums) {
+  __m512 acc[NT][NR];
+  for (int t = 0; t < NT; ++t)
+    for (int r = 0; r < NR; ++r) acc[t][r] = _mm512_setzero_ps();
+  for (int c = 0; c < body; c += 16) {
+    __m512 wv[NR];
+    for (int r = 0; r < NR; ++r)
+      wv[r] = _mm512_cvtph_ps(_mm256_loadu_si256(
+          reinterpret_cast<const __m256i*>(w0 + static_cast<std::size_t>(r) * cols + c)));
+    for (int t = 0; t < NT; ++t) {
+      const __m512 xv = _mm512_loadu_ps(x + static_cast<std::size_t>(t) * cols + c);
+      for (int r = 0; r < NR; ++r) acc[t][r] = _mm512_fmadd_ps(wv[r], xv, acc[t][r]);
+    }
+  }
+  for (int t = 0; t < NT; ++t)
+    for (int r = 0; r < NR; ++r) sums[t * NR + r] = lane_sum(acc[t][r]);
+}
+#endif
+
 // y[t, j] = dot(x[t, :], w[j, :]) for NT input rows and weight rows [j0, j1), reading each
 // F16 weight row once.
 template <int NT>
 void f16_rows_kernel(const float* x, const WeightMatrix& w, int j0, int j1, float* y) {
   const int cols = w.cols;
   const std::uint16_t* wd = w.f16();
-  for (int j = j0; j < j1; ++j) {
+  int j = j0;
+#ifdef __AVX512F__
+  // Four weight rows at a time; the column tail (cols % 16) is finished in scalar code.
+  constexpr int NR = 4;
+  const int body = cols / 16 * 16;
+  for (; j + NR <= j1; j += NR) {
+    const std::uint16_t* w0 = wd + static_cast<std::size_t>(j) * cols;
+    float sums[NT * NR];
+    f16_block_avx512<NT, NR>(x, cols, body, w0, sums);
+    for (int r = 0; r < NR; ++r) {
+      const std::uint16_t* row = w0 + static_cast<std::size_t>(r) * cols;
+      for (int c = body; c < cols; ++c) {
+        const float wv = f16_to_f32(row[c]);
+        for (int t = 0; t < NT; ++t)
+          sums[t * NR + r] += wv * x[static_cast<std::size_t>(t) * cols + c];
+      }
+      for (int t = 0; t < NT; ++t)
+        y[static_cast<std::size_t>(t) * w.rows + j + r] = sums[t * NR + r];
+    }
+  }
+#endif
+  for (; j < j1; ++j) {
     const std::uint16_t* row = wd + static_cast<std::size_t>(j) * cols;
     float acc_tail[NT] = {};
     int c = 0;
@@ -69,6 +120,9 @@ void f16_few_rows(const float* x, int n, const WeightMatrix& w, int j0, int j1, 
   int t = 0;
   for (; t + 4 <= n; t += 4)
     f16_rows_kernel<4>(x + static_cast<std::size_t>(t) * w.cols, w, j0, j1,
+                       y + static_cast<std::size_t>(t) * w.rows);
+  for (; t + 2 <= n; t += 2)
+    f16_rows_kernel<2>(x + static_cast<std::size_t>(t) * w.cols, w, j0, j1,
                        y + static_cast<std::size_t>(t) * w.rows);
   for (; t < n; ++t)
     f16_rows_kernel<1>(x + static_cast<std::size_t>(t) * w.cols, w, j0, j1,
