@@ -6,9 +6,22 @@
 #include "models/encodec/codes_file.hpp"
 #include "models/encodec/encodec_model.hpp"
 #include "models/encodec/streaming_decoder.hpp"
+#include "nodes/codec/codec_player.hpp"
+#include "rt/backends/jack_backend.hpp"
+#include "rt/backends/portaudio_backend.hpp"
+#include "rt/backends/virtual_clock_backend.hpp"
 #include "rt/memory_budget.hpp"
 
+#include <fcntl.h>
 #include <sndfile.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <cstring>
+#include <thread>
 
 #include <algorithm>
 #include <chrono>
@@ -33,6 +46,16 @@ struct CodecOptions {
   std::string codes = "-";
   std::string framing = "i16";
   int codebooks = 0;
+  double buffer_ms = 80;
+  std::int64_t queue_frames = 64;
+  bool jack = false;
+  bool mono = false;
+  bool connect = false;
+  std::string client_name = "earshot-codec";
+  std::string device = "default";
+  int channels = 2;
+  double rate = 0;
+  std::uint32_t period = 256;
 };
 
 int run_encode(const CodecOptions& o) {
@@ -149,50 +172,188 @@ int run_decode(const CodecOptions& o) {
   return 0;
 }
 
+std::atomic<bool> g_play_interrupted{false};
+extern "C" void interrupt_play(int) {
+  g_play_interrupted.store(true);
+}
+
+// The code input as a file descriptor: the player's reader polls it, so Ctrl-C ends a run even
+// while the producer keeps the pipe open and silent.
+struct CodeInput {
+  int fd = -1;
+  bool owned = false;
+  std::string label;
+  explicit CodeInput(const std::string& path) {
+    if (path == "-") {
+      fd = 0;
+      label = "stdin";
+      return;
+    }
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(path + ": cannot open: " + std::strerror(errno));
+    owned = true;
+    label = path;
+  }
+  ~CodeInput() {
+    if (owned) ::close(fd);
+  }
+  CodeInput(const CodeInput&) = delete;
+  CodeInput& operator=(const CodeInput&) = delete;
+};
+
+void print_summary(const codec::CodecPlayer& player, const std::string& destination,
+                   std::uint64_t xruns) {
+  const auto s = player.stats();
+  const double rate = player.output_rate();
+  std::fprintf(stderr,
+               "earshot codec play: %lld frames, %.2f s of audio -> %s; start delay %.1f ms; "
+               "late: %llu events, %.3f s silence (%llu samples); underruns: %llu\n",
+               static_cast<long long>(s.frames_delivered),
+               static_cast<double>(s.audio_frames_played) / rate, destination.c_str(),
+               s.start_delay_frames < 0 ? 0.0 : 1000.0 * s.start_delay_frames / rate,
+               static_cast<unsigned long long>(s.late_events),
+               static_cast<double>(s.late_silence_frames) / rate,
+               static_cast<unsigned long long>(s.late_silence_frames),
+               static_cast<unsigned long long>(xruns));
+}
+
+// Bad input ends the stream where it went bad; the audio before it has been played, then the
+// error is reported (exit 1).
+void throw_if_failed(const codec::CodecPlayer& player) {
+  if (player.failed()) throw std::runtime_error(player.error());
+}
+
+// WAV: the virtual clock runs as fast as codes arrive (waiting for the producer between
+// periods), so the file is exactly the streaming decode, never padded with silence.
+int play_to_wav(const ec::EncodecModel& model, rt::MemoryBudget& budget,
+                codec::CodecPlayerOptions options, const CodecOptions& o,
+                ec::FrameFraming framing) {
+  const int channels = model.config().audio_channels;
+  options.output_rate = o.rate > 0 ? o.rate : model.config().sampling_rate;
+  options.output_channels = static_cast<std::uint32_t>(channels);
+  options.max_period_frames = o.period;
+  rt::VirtualClockBackend backend(rt::VirtualClockBackend::Clock::Manual);
+  rt::StreamConfig config;
+  config.sample_rate = options.output_rate;
+  config.period_frames = o.period;
+  config.input_channels = 0;
+  config.output_channels = options.output_channels;
+  backend.open(config);
+  std::vector<float> period(static_cast<std::size_t>(o.period) * channels);
+  backend.set_output(
+      [&period](const float* const* out, std::uint32_t chans, std::uint32_t frames, std::uint64_t) {
+        for (std::uint32_t i = 0; i < frames; ++i) {
+          for (std::uint32_t c = 0; c < chans; ++c) period[i * chans + c] = out[c][i];
+        }
+      });
+  codec::CodecPlayer player(model, budget, options);
+  CodeInput input(o.codes);
+  WavStreamWriter writer(o.output, channels, static_cast<int>(std::lround(options.output_rate)));
+  player.start_reading(input.fd, framing, input.label);
+  backend.start(player);
+  std::uint64_t written = 0;
+  while (!player.done() && !player.decoder_failed() && !g_play_interrupted.load()) {
+    player.wait_until_caught_up();
+    backend.run_periods(1);
+    const std::uint64_t end = player.done() ? player.end_frame() : written + o.period;
+    const std::uint64_t n = std::min<std::uint64_t>(o.period, end - written);
+    writer.write(period.data(), static_cast<std::int64_t>(n));
+    written += n;
+  }
+  backend.stop();
+  player.stop();
+  throw_if_failed(player);
+  print_summary(player, o.output, backend.xruns());
+  return g_play_interrupted.load() ? 130 : 0;
+}
+
+// A device (PortAudio) or JACK: the backend owns a real-time clock; late codes are silence.
+int play_live(const ec::EncodecModel& model, rt::MemoryBudget& budget,
+              codec::CodecPlayerOptions options, const CodecOptions& o, ec::FrameFraming framing) {
+  std::unique_ptr<rt::AudioBackend> backend;
+  rt::StreamConfig config;
+  config.input_channels = 0;
+  config.period_frames = o.period;
+  config.client_name = o.client_name;
+  config.output_port_prefix = "out";
+  std::string destination;
+  if (o.jack) {
+    backend = std::make_unique<rt::JackBackend>();
+    config.output_channels = o.mono ? 1 : 2;
+    destination = "JACK";
+  } else {
+    rt::PortAudioOptions pa;
+    pa.output_device = o.device;
+    const auto device = rt::find_portaudio_device(o.device, rt::DeviceDirection::Output);
+    config.output_channels =
+        static_cast<std::uint32_t>(std::clamp(o.channels, 1, device.max_output_channels));
+    config.sample_rate = o.rate > 0 ? o.rate : device.default_sample_rate;
+    backend = std::make_unique<rt::PortAudioBackend>(pa);
+    destination = "PortAudio device '" + device.name + "'";
+  }
+  backend->open(config);
+  options.output_rate = backend->sample_rate();
+  options.output_channels = backend->output_channels();
+  // JACK may change its period while we run; the player only sizes its ring by this.
+  options.max_period_frames = std::max<std::uint32_t>(backend->period_frames() * 2, 4096);
+  codec::CodecPlayer player(model, budget, options);
+  CodeInput input(o.codes);
+  player.start_reading(input.fd, framing, input.label);
+  backend->start(player);
+  if (auto* jack = dynamic_cast<rt::JackBackend*>(backend.get())) {
+    destination = "JACK client '" + jack->client_name() + "'";
+    if (o.connect) jack->connect_physical_ports();
+  }
+  std::fprintf(stderr, "earshot codec play: %s at %.0f Hz, %u channel(s), jitter buffer %.0f ms\n",
+               destination.c_str(), backend->sample_rate(), backend->output_channels(),
+               o.buffer_ms);
+  while (!player.done() && !player.decoder_failed() && !g_play_interrupted.load()) {
+    if (backend->finished()) {
+      player.stop();
+      throw std::runtime_error(backend->finish_message());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (player.done()) {
+    // The last samples were handed over; let the device's own buffer play them out.
+    const double tail_s = (backend->latency().output_frames + 2.0 * backend->period_frames()) /
+                          backend->sample_rate();
+    std::this_thread::sleep_for(std::chrono::duration<double>(tail_s + 0.02));
+  }
+  backend->stop();
+  player.stop();
+  throw_if_failed(player);
+  print_summary(player, destination, backend->xruns());
+  return g_play_interrupted.load() ? 130 : 0;
+}
+
 int run_play(const CodecOptions& o) {
+  struct sigaction action {};
+  action.sa_handler = &interrupt_play;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
   rt::MemoryBudget budget(o.budget_mb << 20);
   const auto model = ec::EncodecModel::load(o.model, budget);
   const auto& config = model.config();
+  if (!config.use_causal_conv) {
+    throw std::invalid_argument(o.model +
+                                ": codec play needs a causal model (encodec_24khz); the 48 kHz "
+                                "model is not streamable (decode it with `codec decode`)");
+  }
   const int n_q = o.codebooks > 0 ? o.codebooks : config.quantizers_for_bandwidth(o.bandwidth);
   (void)config.bandwidth_for_quantizers(n_q);  // a codebook count the model was trained with
   const auto framing = ec::parse_framing(o.framing);
-  if (o.output.empty() || o.output == "portaudio" || o.output == "jack") {
-    throw std::invalid_argument(
-        "--output must be a .wav file for now (live device output "
-        "through rt/backends is not wired to codec play yet)");
-  }
-  constexpr std::int64_t kMaxPush = 16;
-  ec::StreamingDecoder decoder(model, budget, n_q, kMaxPush);
-  std::vector<float> audio(
-      static_cast<std::size_t>(decoder.max_output_samples() * config.audio_channels));
-  std::FILE* in = o.codes == "-" ? stdin : std::fopen(o.codes.c_str(), "rb");
-  if (in == nullptr) throw std::runtime_error(o.codes + ": cannot open");
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(in == stdin ? nullptr : in, &std::fclose);
-  ec::CodeFrameReader reader(in, framing, n_q, o.codes == "-" ? "stdin" : o.codes);
-  WavStreamWriter writer(o.output, config.audio_channels, config.sampling_rate);
-
-  std::vector<std::int32_t> frames;
-  frames.reserve(static_cast<std::size_t>(kMaxPush * n_q));
-  double worst_ms = 0;
-  for (;;) {
-    frames.clear();
-    const auto n = reader.read(kMaxPush, frames);
-    if (n == 0) break;
-    const auto t0 = std::chrono::steady_clock::now();
-    const auto m = decoder.push(frames.data(), n, audio.data());
-    worst_ms = std::max(
-        worst_ms,
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    writer.write(audio.data(), m);
-  }
-  writer.write(audio.data(), decoder.finish(audio.data()));
-  std::fprintf(stderr,
-               "earshot codec: played %lld frames -> %lld samples into %s (start delay "
-               "%lld frames, slowest push %.2f ms)\n",
-               static_cast<long long>(decoder.frames_in()),
-               static_cast<long long>(decoder.samples_out()), o.output.c_str(),
-               static_cast<long long>(decoder.start_delay_frames()), worst_ms);
-  return 0;
+  if (!o.output.empty() && o.jack)
+    throw std::invalid_argument("choose one of --output FILE.wav and --jack");
+  codec::CodecPlayerOptions options;
+  options.n_q = n_q;
+  options.buffer_ms = o.buffer_ms;
+  options.queue_frames = o.queue_frames;
+  if (!o.output.empty()) return play_to_wav(model, budget, options, o, framing);
+  return play_live(model, budget, options, o, framing);
 }
 
 const RegisterCommand kRegisterCodec{Command{
@@ -208,9 +369,20 @@ const RegisterCommand kRegisterCodec{Command{
       auto* dec = sub.add_subcommand("decode", "codes (.npy/.npz/.ecdc) -> float32 WAV");
       auto* play = sub.add_subcommand(
           "play",
-          "decode a stream of code frames as it arrives (streaming, causal 24 kHz "
-          "model) and write the audio. Framing --format i16|i32: binary frames of n_q "
-          "little-endian codes; jsonl: one JSON array of n_q codes (or of frames) per line");
+          "decode a stream of code frames as it arrives (streaming, causal 24 kHz model) and "
+          "play it: PortAudio (default), JACK (--jack) or a WAV file (--output).\n"
+          "Framing (--format, no header): i16 = each frame is n_q little-endian int16 codes, "
+          "codebook 0 first, frames back to back (n_q*2 bytes); i32 = the same with int32; "
+          "jsonl = one JSON array per line, [c0,...,c(n_q-1)] for a frame or [[...],[...]] for "
+          "several. n_q comes from --bandwidth (1.5/3/6/12/24 kbps = 2/4/8/16/32 codebooks) or "
+          "--codebooks.\n"
+          "Live output: codes that arrive late play as silence (counted), never as a glitch or a "
+          "growing delay; after a gap, audio resumes once --buffer-ms of it has arrived. At the "
+          "end of the stream everything decoded is played, then a summary (frames, seconds, "
+          "start delay, late events and silence, underruns) goes to stderr and the exit status "
+          "is 0. A WAV file is written as fast as codes arrive (no silence inserted). A code out "
+          "of range or a partial frame at the end stops the stream there: what came before is "
+          "played, then the error is reported (exit 1).");
       for (auto* s : {enc, dec, play}) {
         s->add_option("--model", o->model, "Hugging Face encodec_24khz/encodec_48khz directory")
             ->required()
@@ -229,9 +401,36 @@ const RegisterCommand kRegisterCodec{Command{
           ->required()
           ->check(CLI::ExistingFile);
       dec->add_option("-o,--output", o->output, "OUT.wav")->required();
-      play->add_option("--codes", o->codes, "code stream: a file, or - for stdin")
+      play->add_option("--codes", o->codes, "code stream: a file or FIFO, or - for stdin")
           ->capture_default_str();
-      play->add_option("--output", o->output, "FILE.wav")->required();
+      play->add_option("--output", o->output, "write FILE.wav instead of playing");
+      play->add_flag("--jack", o->jack, "play through JACK (a client with out_1/out_2)");
+      play->add_flag("--mono", o->mono, "JACK: one output port instead of a pair");
+      play->add_flag("--connect", o->connect, "JACK: connect our ports to system playback");
+      play->add_option("--client-name", o->client_name, "JACK client name")->capture_default_str();
+      play->add_option("--device", o->device,
+                       "PortAudio output: default, an index or part of a name (`earshot devices`)")
+          ->capture_default_str();
+      play->add_option("--channels", o->channels,
+                       "PortAudio output channels (the mono speech goes to each)")
+          ->check(CLI::Range(1, 64))
+          ->capture_default_str();
+      play->add_option("--rate", o->rate,
+                       "output rate in Hz (0: the device's default; 24000 for WAV; JACK uses the "
+                       "server's); audio is resampled with libsoxr when it differs from 24000")
+          ->check(CLI::Range(0.0, 768000.0))
+          ->capture_default_str();
+      play->add_option("--period", o->period, "frames per callback (PortAudio, WAV)")
+          ->check(CLI::Range(16u, 16384u))
+          ->capture_default_str();
+      play->add_option("--buffer-ms", o->buffer_ms,
+                       "jitter buffer: audio gathered before starting and after a gap")
+          ->check(CLI::Range(0.0, 10000.0))
+          ->capture_default_str();
+      play->add_option("--queue-frames", o->queue_frames,
+                       "code frames read ahead of the decoder (a faster producer waits)")
+          ->check(CLI::Range(static_cast<std::int64_t>(1), static_cast<std::int64_t>(1) << 20))
+          ->capture_default_str();
       play->add_option("--format", o->framing, "i16 | i32 | jsonl")->capture_default_str();
       play->add_option("--bandwidth", o->bandwidth, "kbps; sets the codebooks per frame")
           ->capture_default_str();
