@@ -60,16 +60,17 @@ float* HTDemucsWorkspace::take(rt::MemoryBudget& budget, const std::string& name
 
 std::unique_ptr<HTDemucs> HTDemucs::load(const std::string& dir, rt::MemoryBudget& budget,
                                          const std::string& tag,
-                                         std::shared_ptr<HTDemucsWorkspace> shared_workspace) {
+                                         std::shared_ptr<HTDemucsWorkspace> shared_workspace,
+                                         rt::Parallel* parallel) {
   auto config = HTDemucsConfig::from_json_file(std::filesystem::path(dir) / "config.json");
   auto file = models::SafetensorsFile::open(std::filesystem::path(dir) / "model.safetensors");
   return std::make_unique<HTDemucs>(std::move(config), file, budget, tag,
-                                    std::move(shared_workspace));
+                                    std::move(shared_workspace), parallel);
 }
 
 HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
                    rt::MemoryBudget& budget, const std::string& tag,
-                   std::shared_ptr<HTDemucsWorkspace> shared_workspace)
+                   std::shared_ptr<HTDemucsWorkspace> shared_workspace, rt::Parallel* parallel)
     : config_(std::move(config)),
       weights_(HTDemucsWeights::load(file, config_, budget, tag)),
       length_(config_.training_length()),
@@ -91,7 +92,8 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
         std::int64_t{c.nfft}, std::int64_t{c.depth}, std::int64_t{c.kernel_size},
         std::int64_t{c.stride}, std::int64_t{c.context}, std::int64_t{c.context_enc},
         std::int64_t{c.bottom_channels}, std::int64_t{c.t_layers},
-        std::int64_t{c.dconv_hidden(c.channels)}, length_})
+        std::int64_t{c.dconv_hidden(c.channels)}, length_,
+        std::int64_t{rt::parallel_size(parallel)}})
     geometry += std::to_string(v) + ",";
   if (shared_workspace && shared_workspace->geometry == geometry && !shared_workspace->building) {
     ws_ = std::move(shared_workspace);
@@ -138,8 +140,12 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
   // that is smaller) without changing any result.
   const std::int64_t col_capacity =
       std::min(max_k * max_n, std::max<std::int64_t>(max_k * 256, std::int64_t{1} << 22));
-  scratch_ = {reserve(col_capacity), static_cast<std::size_t>(col_capacity)};
-  gemm_ = std::make_unique<GemmWorkspace>(reserve(GemmWorkspace::floats_needed()));
+  workers_.parallel = parallel;
+  for (int w = 0; w < workers_.size(); ++w) {
+    workers_.cols.push_back({reserve(col_capacity), static_cast<std::size_t>(col_capacity)});
+    gemm_.push_back(std::make_unique<GemmWorkspace>(reserve(GemmWorkspace::floats_needed())));
+    workers_.gemm.push_back(gemm_.back().get());
+  }
 
   spec_ = std::make_unique<DemucsSpectrogram>(c.nfft, length_, budget, tag);
   if (c.t_layers > 0) {
@@ -166,33 +172,29 @@ void HTDemucs::dconv(const std::vector<DConvLayerW>& layers, const Act& y) {
     g.kw = 3;
     g.dw = l.dilation;
     g.pw = l.dilation;
-    conv2d(l.conv1.w.data(), l.conv1.b.data(), g, y, h, scratch_);
-    group_norm(h, 1, l.norm1.g.data(), l.norm1.b.data(), 1e-5f, true);
-    gelu_inplace(h.data, h.size());
+    conv2d(l.conv1.w.data(), l.conv1.b.data(), g, y, h, workers_);
+    group_norm(h, 1, l.norm1.g.data(), l.norm1.b.data(), 1e-5f, true, workers_, /*gelu=*/true);
     Act z{z2_, 2 * y.c, y.h, y.w};
-    conv2d(l.conv2.w.data(), l.conv2.b.data(), ConvGeom{}, h, z, scratch_);
-    group_norm(z, 1, l.norm2.g.data(), l.norm2.b.data(), 1e-5f, true);
-    const std::int64_t P = y.plane();
-    const float* scale = l.scale.data();
-    for (int ch = 0; ch < y.c; ++ch)
-      glu_scaled_add(z.data + ch * P, z.data + (ch + y.c) * P, scale[ch], P, y.data + ch * P);
+    conv2d(l.conv2.w.data(), l.conv2.b.data(), ConvGeom{}, h, z, workers_);
+    group_norm(z, 1, l.norm2.g.data(), l.norm2.b.data(), 1e-5f, true, workers_);
+    glu_scaled_add(z, l.scale.data(), y, workers_);
   }
 }
 
 void HTDemucs::encode(const EncoderW& w, const LevelShape& s, const LevelGeom& g, bool freq,
                       const Act& in, const Act& out) {
   Act y{y_, s.enc_out, g.h_out, g.w_out};
-  conv2d(w.conv.w.data(), w.conv.b.data(), enc_conv_geom(config_, freq), in, y, scratch_);
+  conv2d(w.conv.w.data(), w.conv.b.data(), enc_conv_geom(config_, freq), in, y, workers_);
   if (w.norm1.present())
-    group_norm(y, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false);
-  gelu_inplace(y.data, y.size());
+    group_norm(y, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false, workers_);
+  gelu_inplace(y.data, y.size(), workers_);
   dconv(w.dconv, y);
   Act z{z2_, 2 * s.enc_out, g.h_out, g.w_out};
   conv2d(w.rewrite.w.data(), w.rewrite.b.data(), rewrite_geom(config_.context_enc, freq), y, z,
-         scratch_);
+         workers_);
   if (w.norm2.present())
-    group_norm(z, config_.norm_groups, w.norm2.g.data(), w.norm2.b.data(), 1e-5f, false);
-  glu_channels(z, out);
+    group_norm(z, config_.norm_groups, w.norm2.g.data(), w.norm2.b.data(), 1e-5f, false, workers_);
+  glu_channels(z, out, workers_);
 }
 
 void HTDemucs::decode(const DecoderW& w, const LevelShape& s, const LevelGeom& g, bool freq,
@@ -200,21 +202,23 @@ void HTDemucs::decode(const DecoderW& w, const LevelShape& s, const LevelGeom& g
   // `in` already holds x + skip.
   Act z{z2_, 2 * s.enc_out, g.h_out, g.w_out};
   conv2d(w.rewrite.w.data(), w.rewrite.b.data(), rewrite_geom(config_.context, freq), in, z,
-         scratch_);
+         workers_);
   if (w.norm1.present())
-    group_norm(z, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false);
+    group_norm(z, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false, workers_);
   Act y{y_, s.enc_out, g.h_out, g.w_out};
-  glu_channels(z, y);
+  glu_channels(z, y, workers_);
   dconv(w.dconv, y);
   const int k = config_.kernel_size, st = config_.stride, pad = k / 4;
   if (freq) {
-    conv_transpose2d(w.conv_tr.w.data(), w.conv_tr.b.data(), k, 1, st, 1, pad, 0, y, out, scratch_);
+    conv_transpose2d(w.conv_tr.w.data(), w.conv_tr.b.data(), k, 1, st, 1, pad, 0, y, out, workers_);
   } else {
-    conv_transpose2d(w.conv_tr.w.data(), w.conv_tr.b.data(), 1, k, 1, st, 0, pad, y, out, scratch_);
+    conv_transpose2d(w.conv_tr.w.data(), w.conv_tr.b.data(), 1, k, 1, st, 0, pad, y, out, workers_);
   }
   if (w.norm2.present())
-    group_norm(out, config_.norm_groups, w.norm2.g.data(), w.norm2.b.data(), 1e-5f, false);
-  if (!s.last) gelu_inplace(out.data, out.size());
+    group_norm(out, config_.norm_groups, w.norm2.g.data(), w.norm2.b.data(), 1e-5f, false, workers_,
+               /*gelu=*/!s.last);
+  else if (!s.last)
+    gelu_inplace(out.data, out.size(), workers_);
 }
 
 void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
@@ -225,7 +229,7 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
   if (len <= 0 || len > length_)
     throw std::invalid_argument("HTDemucs::forward: input of " + std::to_string(len) +
                                 " samples; expected 1.." + std::to_string(length_));
-  GemmWorkspace::Scope gemm_scope(*gemm_);
+  GemmWorkspace::Scope gemm_scope(*gemm_.front());
   // Zero-pad to the training length (use_train_segment in eval mode).
   float* x_mix = mix_;
   for (int ch = 0; ch < C; ++ch) {
@@ -290,20 +294,20 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
     Act b{bottom_, D, fin.h, fin.w};
     Act bt{bottom_t_, D, 1, tin.w};
     if (c.bottom_channels > 0) {
-      conv2d(weights_.up.w.data(), weights_.up.b.data(), ConvGeom{}, fin, b, scratch_);
-      conv2d(weights_.up_t.w.data(), weights_.up_t.b.data(), ConvGeom{}, tin, bt, scratch_);
+      conv2d(weights_.up.w.data(), weights_.up.b.data(), ConvGeom{}, fin, b, workers_);
+      conv2d(weights_.up_t.w.data(), weights_.up_t.b.data(), ConvGeom{}, tin, bt, workers_);
     } else {
       std::copy(fin.data, fin.data + fin.size(), b.data);
       std::copy(tin.data, tin.data + tin.size(), bt.data);
     }
     tap("xformer_in_freq", b.data, b.size());
     tap("xformer_in_time", bt.data, bt.size());
-    transformer_->forward(b.data, bt.data);
+    transformer_->forward(b.data, bt.data, workers_);
     tap("xformer_out_freq", b.data, b.size());
     tap("xformer_out_time", bt.data, bt.size());
     if (c.bottom_channels > 0) {
-      conv2d(weights_.down.w.data(), weights_.down.b.data(), ConvGeom{}, b, x, scratch_);
-      conv2d(weights_.down_t.w.data(), weights_.down_t.b.data(), ConvGeom{}, bt, xt_run, scratch_);
+      conv2d(weights_.down.w.data(), weights_.down.b.data(), ConvGeom{}, b, x, workers_);
+      conv2d(weights_.down_t.w.data(), weights_.down_t.b.data(), ConvGeom{}, bt, xt_run, workers_);
     } else {
       std::copy(b.data, b.data + b.size(), x.data);
       std::copy(bt.data, bt.data + bt.size(), xt_run.data);

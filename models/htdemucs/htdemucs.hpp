@@ -12,7 +12,10 @@
 //
 // Everything (weights and every activation workspace) is reserved from the memory budget in
 // the constructor, so forward() allocates nothing and can run on a worker thread. One object
-// serves one thread at a time.
+// serves one thread at a time. Given an rt::Parallel (a ThreadTeam made once by the
+// application), forward() splits every convolution, GEMM, attention and elementwise pass across
+// its workers; each worker's im2col and GEMM packing scratch is reserved here too. The team must
+// outlive the model and must not be running anything else during forward().
 #pragma once
 
 #include "models/core/safetensors.hpp"
@@ -61,11 +64,16 @@ class HTDemucs {
  public:
   HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& weights, rt::MemoryBudget& budget,
            const std::string& tag = "htdemucs",
-           std::shared_ptr<HTDemucsWorkspace> shared_workspace = nullptr);
+           std::shared_ptr<HTDemucsWorkspace> shared_workspace = nullptr,
+           rt::Parallel* parallel = nullptr);
   // Loads DIR/config.json and DIR/model.safetensors.
   static std::unique_ptr<HTDemucs> load(
       const std::string& dir, rt::MemoryBudget& budget, const std::string& tag = "htdemucs",
-      std::shared_ptr<HTDemucsWorkspace> shared_workspace = nullptr);
+      std::shared_ptr<HTDemucsWorkspace> shared_workspace = nullptr,
+      rt::Parallel* parallel = nullptr);
+  // The team forward() runs on (nullptr: the calling thread) and its worker count.
+  rt::Parallel* parallel() const { return workers_.parallel; }
+  int threads() const { return workers_.size(); }
   const std::shared_ptr<HTDemucsWorkspace>& workspace() const { return ws_; }
 
   const HTDemucsConfig& config() const { return config_; }
@@ -109,10 +117,10 @@ class HTDemucs {
   float *y_, *z2_, *hid_;                  // level scratch: post-conv, 2C pre-GLU, DConv hidden
   float *run_a_, *run_b_;                  // decoder ping-pong, frequency branch
   float *trun_a_, *trun_b_;                // decoder ping-pong, time branch
-  float *bottom_ = nullptr, *bottom_t_ = nullptr;  // transformer-width streams
-  float* freq_out_;                                // [S*C][length]: iSTFT output
-  ConvScratch scratch_;                            // im2col
-  std::unique_ptr<GemmWorkspace> gemm_;
+  float *bottom_ = nullptr, *bottom_t_ = nullptr;     // transformer-width streams
+  float* freq_out_;                                   // [S*C][length]: iSTFT output
+  std::vector<std::unique_ptr<GemmWorkspace>> gemm_;  // one per worker
+  Workers workers_;                                   // the team and per-worker scratch
 };
 
 }  // namespace earshot::htdemucs

@@ -144,179 +144,269 @@ void gemm(bool trans_a, bool trans_b, int m, std::int64_t n, int k, const float*
   }
 }
 
+void Workers::run(std::int64_t n, int align,
+                  rt::FunctionRef<void(std::int64_t, std::int64_t, int)> fn) {
+  if (static_cast<int>(gemm.size()) < size() || static_cast<int>(cols.size()) < size())
+    throw std::logic_error("htdemucs: fewer worker scratch buffers than workers");
+  rt::parallel_for(parallel, static_cast<int>(n), align, [&](int begin, int end, int w) {
+    GemmWorkspace::Scope scope(*gemm[w]);
+    fn(begin, end, w);
+  });
+}
+
 void linear(const float* x, std::int64_t n, int in, const float* w, const float* bias, int out,
-            float* y) {
-  gemm(false, true, static_cast<int>(n), out, in, x, in, w, in, y, out, 0.0f);
-  MapMat Y(y, n, out, Eigen::OuterStride<>(out));
-  if (bias != nullptr) {
-    Eigen::Map<const Eigen::RowVectorXf> bv(bias, out);
-    Y.rowwise() += bv;
+            float* y, Workers& workers) {
+  workers.run(n, 16, [&](std::int64_t r0, std::int64_t r1, int) {
+    const std::int64_t rows = r1 - r0;
+    gemm(false, true, static_cast<int>(rows), out, in, x + r0 * in, in, w, in, y + r0 * out, out,
+         0.0f);
+    if (bias != nullptr) {
+      MapMat Y(y + r0 * out, rows, out, Eigen::OuterStride<>(out));
+      Eigen::Map<const Eigen::RowVectorXf> bv(bias, out);
+      Y.rowwise() += bv;
+    }
+  });
+}
+
+namespace {
+
+// im2col of output columns [n0, n0 + cnt) into `cols` (row (ci, i, j), column n - n0), one
+// output row segment at a time so that unit-stride rows are plain copies.
+void im2col(const ConvGeom& g, const Act& in, const Act& out, std::int64_t n0, std::int64_t cnt,
+            float* cols) {
+  for (int ci = 0; ci < in.c; ++ci) {
+    const float* src = in.data + static_cast<std::int64_t>(ci) * in.plane();
+    for (int i = 0; i < g.kh; ++i) {
+      for (int j = 0; j < g.kw; ++j) {
+        float* row = cols + ((static_cast<std::int64_t>(ci) * g.kh + i) * g.kw + j) * cnt;
+        std::int64_t n = n0;
+        while (n < n0 + cnt) {
+          const std::int64_t oh = n / out.w, ow0 = n % out.w;
+          const std::int64_t ow1 = std::min<std::int64_t>(out.w, ow0 + (n0 + cnt - n));
+          float* dst = row + (n - n0);
+          const std::int64_t ih = oh * g.sh - g.ph + static_cast<std::int64_t>(i) * g.dh;
+          const std::int64_t shift = -g.pw + static_cast<std::int64_t>(j) * g.dw;
+          if (ih < 0 || ih >= in.h) {
+            std::fill(dst, dst + (ow1 - ow0), 0.0f);
+          } else if (g.sw == 1) {
+            const float* line = src + ih * in.w;
+            const std::int64_t lo = std::clamp<std::int64_t>(-shift, ow0, ow1);
+            const std::int64_t hi = std::clamp<std::int64_t>(in.w - shift, lo, ow1);
+            std::fill(dst, dst + (lo - ow0), 0.0f);
+            std::copy(line + lo + shift, line + hi + shift, dst + (lo - ow0));
+            std::fill(dst + (hi - ow0), dst + (ow1 - ow0), 0.0f);
+          } else {
+            const float* line = src + ih * in.w;
+            for (std::int64_t ow = ow0; ow < ow1; ++ow) {
+              const std::int64_t iw = ow * g.sw + shift;
+              dst[ow - ow0] = (iw >= 0 && iw < in.w) ? line[iw] : 0.0f;
+            }
+          }
+          n += ow1 - ow0;
+        }
+      }
+    }
   }
 }
 
+}  // namespace
+
 void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
-            const Act& out, ConvScratch& scratch) {
-  const int cin = in.c;
-  const int K = cin * g.kh * g.kw;
+            const Act& out, Workers& workers) {
+  const int K = in.c * g.kh * g.kw;
   const std::int64_t N = out.plane();
   const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 &&
                          g.pw == 0 && in.h == out.h && in.w == out.w;
-  if (pointwise) {
-    gemm(false, false, out.c, N, K, weight, K, in.data, N, out.data, N, 0.0f);
-  } else {
-    const std::int64_t nb = column_block(scratch.capacity, K, N);
-    for (std::int64_t n0 = 0; n0 < N; n0 += nb) {
-      const std::int64_t cnt = std::min(nb, N - n0);
-      // im2col for columns [n0, n0 + cnt): row (ci, i, j), column (oh, ow), one output row
-      // segment at a time so that unit-stride rows are plain copies.
-      for (int ci = 0; ci < cin; ++ci) {
-        const float* src = in.data + static_cast<std::int64_t>(ci) * in.plane();
-        for (int i = 0; i < g.kh; ++i) {
-          for (int j = 0; j < g.kw; ++j) {
-            float* row =
-                scratch.cols + ((static_cast<std::int64_t>(ci) * g.kh + i) * g.kw + j) * cnt;
-            std::int64_t n = n0;
-            while (n < n0 + cnt) {
-              const std::int64_t oh = n / out.w, ow0 = n % out.w;
-              const std::int64_t ow1 = std::min<std::int64_t>(out.w, ow0 + (n0 + cnt - n));
-              float* dst = row + (n - n0);
-              const std::int64_t ih = oh * g.sh - g.ph + static_cast<std::int64_t>(i) * g.dh;
-              const std::int64_t shift = -g.pw + static_cast<std::int64_t>(j) * g.dw;
-              if (ih < 0 || ih >= in.h) {
-                std::fill(dst, dst + (ow1 - ow0), 0.0f);
-              } else if (g.sw == 1) {
-                const float* line = src + ih * in.w;
-                const std::int64_t lo = std::clamp<std::int64_t>(-shift, ow0, ow1);
-                const std::int64_t hi = std::clamp<std::int64_t>(in.w - shift, lo, ow1);
-                std::fill(dst, dst + (lo - ow0), 0.0f);
-                std::copy(line + lo + shift, line + hi + shift, dst + (lo - ow0));
-                std::fill(dst + (hi - ow0), dst + (ow1 - ow0), 0.0f);
-              } else {
-                const float* line = src + ih * in.w;
-                for (std::int64_t ow = ow0; ow < ow1; ++ow) {
-                  const std::int64_t iw = ow * g.sw + shift;
-                  dst[ow - ow0] = (iw >= 0 && iw < in.w) ? line[iw] : 0.0f;
-                }
-              }
-              n += ow1 - ow0;
-            }
-          }
-        }
+  // Each worker owns a contiguous range of output columns (positions), all channels.
+  workers.run(N, 64, [&](std::int64_t b, std::int64_t e, int w) {
+    if (pointwise) {
+      gemm(false, false, out.c, e - b, K, weight, K, in.data + b, N, out.data + b, N, 0.0f);
+    } else {
+      const ConvScratch& scratch = workers.cols[w];
+      const std::int64_t nb = column_block(scratch.capacity, K, e - b);
+      for (std::int64_t n0 = b; n0 < e; n0 += nb) {
+        const std::int64_t cnt = std::min(nb, e - n0);
+        im2col(g, in, out, n0, cnt, scratch.cols);
+        gemm(false, false, out.c, cnt, K, weight, K, scratch.cols, cnt, out.data + n0, N, 0.0f);
       }
-      gemm(false, false, out.c, cnt, K, weight, K, scratch.cols, cnt, out.data + n0, N, 0.0f);
     }
-  }
-  if (bias != nullptr) {
-    for (int co = 0; co < out.c; ++co) {
-      float* dst = out.data + static_cast<std::int64_t>(co) * N;
-      const float b = bias[co];
-      for (std::int64_t t = 0; t < N; ++t) dst[t] += b;
+    if (bias != nullptr) {
+      for (int co = 0; co < out.c; ++co) {
+        float* dst = out.data + static_cast<std::int64_t>(co) * N;
+        const float bv = bias[co];
+        for (std::int64_t t = b; t < e; ++t) dst[t] += bv;
+      }
     }
-  }
+  });
 }
 
 void conv_transpose2d(const float* weight, const float* bias, int kh, int kw, int sh, int sw,
-                      int crop_h, int crop_w, const Act& in, const Act& out, ConvScratch& scratch) {
+                      int crop_h, int crop_w, const Act& in, const Act& out, Workers& workers) {
   const int cin = in.c;
-  const int cout = out.c;
-  const int M = cout * kh * kw;
+  const int M = out.c * kh * kw;
   const std::int64_t N = in.plane();
   const std::int64_t OP = out.plane();
-  for (int co = 0; co < cout; ++co) {
-    float* dst = out.data + static_cast<std::int64_t>(co) * OP;
-    std::fill(dst, dst + OP, bias != nullptr ? bias[co] : 0.0f);
-  }
-  const std::int64_t nb = column_block(scratch.capacity, M, N);
-  for (std::int64_t n0 = 0; n0 < N; n0 += nb) {
-    const std::int64_t cnt = std::min(nb, N - n0);
-    // cols[(co, i, j), n] = sum_ci W[ci, (co, i, j)] * in[ci, n]
-    gemm(true, false, M, cnt, cin, weight, M, in.data + n0, N, scratch.cols, cnt, 0.0f);
-    // col2im: scatter-add into the cropped output, one input row segment at a time.
-    for (int co = 0; co < cout; ++co) {
-      float* dst = out.data + static_cast<std::int64_t>(co) * OP;
-      for (int i = 0; i < kh; ++i) {
-        for (int j = 0; j < kw; ++j) {
-          const float* row =
-              scratch.cols + ((static_cast<std::int64_t>(co) * kh + i) * kw + j) * cnt;
-          std::int64_t n = n0;
-          while (n < n0 + cnt) {
-            const std::int64_t ih = n / in.w, iw0 = n % in.w;
-            const std::int64_t iw1 = std::min<std::int64_t>(in.w, iw0 + (n0 + cnt - n));
-            const float* src = row + (n - n0);
-            const std::int64_t oh = ih * sh + i - crop_h;
-            if (oh >= 0 && oh < out.h) {
-              float* line = dst + oh * out.w;
-              const std::int64_t shift = j - crop_w;
-              if (sw == 1) {
-                const std::int64_t lo = std::clamp<std::int64_t>(-shift, iw0, iw1);
-                const std::int64_t hi = std::clamp<std::int64_t>(out.w - shift, lo, iw1);
-                for (std::int64_t iw = lo; iw < hi; ++iw) line[iw + shift] += src[iw - iw0];
-              } else {
-                for (std::int64_t iw = iw0; iw < iw1; ++iw) {
-                  const std::int64_t ow = iw * sw + shift;
-                  if (ow >= 0 && ow < out.w) line[ow] += src[iw - iw0];
+  // Each worker owns a range of output channels: its GEMM rows and its col2im targets are
+  // disjoint from every other worker's.
+  workers.run(out.c, 1, [&](std::int64_t c0, std::int64_t c1, int w) {
+    for (std::int64_t co = c0; co < c1; ++co) {
+      float* dst = out.data + co * OP;
+      std::fill(dst, dst + OP, bias != nullptr ? bias[co] : 0.0f);
+    }
+    const int rows = static_cast<int>(c1 - c0) * kh * kw;
+    const ConvScratch& scratch = workers.cols[w];
+    const std::int64_t nb = column_block(scratch.capacity, rows, N);
+    for (std::int64_t n0 = 0; n0 < N; n0 += nb) {
+      const std::int64_t cnt = std::min(nb, N - n0);
+      // cols[(co, i, j), n] = sum_ci W[ci, (co, i, j)] * in[ci, n]
+      gemm(true, false, rows, cnt, cin, weight + c0 * kh * kw, M, in.data + n0, N, scratch.cols,
+           cnt, 0.0f);
+      // col2im: scatter-add into the cropped output, one input row segment at a time.
+      for (std::int64_t co = c0; co < c1; ++co) {
+        float* dst = out.data + co * OP;
+        for (int i = 0; i < kh; ++i) {
+          for (int j = 0; j < kw; ++j) {
+            const float* row = scratch.cols + (((co - c0) * kh + i) * kw + j) * cnt;
+            std::int64_t n = n0;
+            while (n < n0 + cnt) {
+              const std::int64_t ih = n / in.w, iw0 = n % in.w;
+              const std::int64_t iw1 = std::min<std::int64_t>(in.w, iw0 + (n0 + cnt - n));
+              const float* src = row + (n - n0);
+              const std::int64_t oh = ih * sh + i - crop_h;
+              if (oh >= 0 && oh < out.h) {
+                float* line = dst + oh * out.w;
+                const std::int64_t shift = j - crop_w;
+                if (sw == 1) {
+                  const std::int64_t lo = std::clamp<std::int64_t>(-shift, iw0, iw1);
+                  const std::int64_t hi = std::clamp<std::int64_t>(out.w - shift, lo, iw1);
+                  for (std::int64_t iw = lo; iw < hi; ++iw) line[iw + shift] += src[iw - iw0];
+                } else {
+                  for (std::int64_t iw = iw0; iw < iw1; ++iw) {
+                    const std::int64_t ow = iw * sw + shift;
+                    if (ow >= 0 && ow < out.w) line[ow] += src[iw - iw0];
+                  }
                 }
               }
+              n += iw1 - iw0;
             }
-            n += iw1 - iw0;
           }
         }
       }
     }
-  }
+  });
 }
 
+namespace {
+
+constexpr float kInvSqrt2 = 0.70710678118654752440f;
+
+// The affine part of GroupNorm on n floats, optionally followed by the exact GELU.
+void scale_shift(float* x, std::int64_t n, float scale, float shift, bool gelu) {
+  Eigen::Map<Eigen::ArrayXf> a(x, n);
+  a = a * scale + shift;
+  if (gelu) a = 0.5f * a * (1.0f + (a * kInvSqrt2).erf());
+}
+
+constexpr int kMaxWorkers = 256;
+
+}  // namespace
+
 void group_norm(const Act& x, int groups, const float* gamma, const float* beta, float eps,
-                bool per_row) {
+                bool per_row, Workers& workers, bool gelu) {
   using Arr = Eigen::Map<Eigen::ArrayXf>;
   const int cpg = x.c / groups;
   const int rows = per_row ? x.h : 1;
   const std::int64_t row_len = per_row ? x.w : x.plane();
   const std::int64_t P = x.plane();
-  for (int r = 0; r < rows; ++r) {
-    const std::int64_t off = per_row ? static_cast<std::int64_t>(r) * x.w : 0;
-    for (int gi = 0; gi < groups; ++gi) {
-      // Two passes (mean, then squared deviations), vectorised within each channel's segment
-      // and summed across channels in double.
-      double sum = 0.0;
-      for (int c = gi * cpg; c < (gi + 1) * cpg; ++c)
-        sum += Arr(x.data + c * P + off, row_len).sum();
-      const double count = static_cast<double>(cpg) * static_cast<double>(row_len);
-      const double mean = sum / count;
-      double var = 0.0;
-      const auto fmean = static_cast<float>(mean);
-      for (int c = gi * cpg; c < (gi + 1) * cpg; ++c)
-        var += (Arr(x.data + c * P + off, row_len) - fmean).square().sum();
-      var /= count;  // biased, as torch's GroupNorm
-      const double inv = 1.0 / std::sqrt(var + eps);
-      for (int c = gi * cpg; c < (gi + 1) * cpg; ++c) {
-        const auto scale = static_cast<float>(inv * gamma[c]);
-        const auto shift = static_cast<float>(beta[c] - mean * inv * gamma[c]);
-        Arr a(x.data + c * P + off, row_len);
-        a = a * scale + shift;
-      }
+  const double count = static_cast<double>(cpg) * static_cast<double>(row_len);
+  // Two passes (mean, then squared deviations), vectorised within each channel's segment and
+  // summed across channels in double.
+  auto channel_sum = [&](std::int64_t off, std::int64_t c0, std::int64_t c1) {
+    double s = 0.0;
+    for (std::int64_t c = c0; c < c1; ++c) s += Arr(x.data + c * P + off, row_len).sum();
+    return s;
+  };
+  auto channel_dev = [&](std::int64_t off, std::int64_t c0, std::int64_t c1, float mean) {
+    double s = 0.0;
+    for (std::int64_t c = c0; c < c1; ++c)
+      s += (Arr(x.data + c * P + off, row_len) - mean).square().sum();
+    return s;
+  };
+  auto normalise = [&](std::int64_t off, std::int64_t c0, std::int64_t c1, double mean,
+                       double inv) {
+    for (std::int64_t c = c0; c < c1; ++c) {
+      const auto scale = static_cast<float>(inv * gamma[c]);
+      const auto shift = static_cast<float>(beta[c] - mean * inv * gamma[c]);
+      scale_shift(x.data + c * P + off, row_len, scale, shift, gelu);
     }
+  };
+  const std::int64_t tasks = static_cast<std::int64_t>(rows) * groups;
+  if (tasks >= 2 * workers.size()) {
+    // Many independent (row, group) statistics: whole tasks per worker.
+    workers.run(tasks, 1, [&](std::int64_t t0, std::int64_t t1, int) {
+      for (std::int64_t t = t0; t < t1; ++t) {
+        const std::int64_t off = per_row ? (t / groups) * x.w : 0;
+        const std::int64_t c0 = (t % groups) * cpg, c1 = c0 + cpg;
+        const double mean = channel_sum(off, c0, c1) / count;
+        const double var = channel_dev(off, c0, c1, static_cast<float>(mean)) / count;
+        normalise(off, c0, c1, mean, 1.0 / std::sqrt(var + eps));  // biased, as torch
+      }
+    });
+    return;
+  }
+  // Few statistics over large tensors: the workers share each one's channels.
+  if (workers.size() > kMaxWorkers) throw std::logic_error("htdemucs: too many workers");
+  for (std::int64_t t = 0; t < tasks; ++t) {
+    const std::int64_t off = per_row ? (t / groups) * x.w : 0;
+    const std::int64_t base = (t % groups) * cpg;
+    double part[kMaxWorkers] = {};
+    workers.run(cpg, 1, [&](std::int64_t c0, std::int64_t c1, int w) {
+      part[w] = channel_sum(off, base + c0, base + c1);
+    });
+    double sum = 0.0;
+    for (int w = 0; w < workers.size(); ++w) sum += part[w];
+    const double mean = sum / count;
+    std::fill(part, part + kMaxWorkers, 0.0);
+    workers.run(cpg, 1, [&](std::int64_t c0, std::int64_t c1, int w) {
+      part[w] = channel_dev(off, base + c0, base + c1, static_cast<float>(mean));
+    });
+    double var = 0.0;
+    for (int w = 0; w < workers.size(); ++w) var += part[w];
+    const double inv = 1.0 / std::sqrt(var / count + eps);
+    workers.run(cpg, 1, [&](std::int64_t c0, std::int64_t c1, int) {
+      normalise(off, base + c0, base + c1, mean, inv);
+    });
   }
 }
 
 void gelu_inplace(float* x, std::int64_t n) {
   // Exact (erf) GELU with Eigen's vectorised float erf.
-  constexpr float kInvSqrt2 = 0.70710678118654752440f;
   Eigen::Map<Eigen::ArrayXf> a(x, n);
   a = 0.5f * a * (1.0f + (a * kInvSqrt2).erf());
 }
 
-void glu_channels(const Act& in, const Act& out) {
-  const std::int64_t half = static_cast<std::int64_t>(out.c) * out.plane();
-  Eigen::Map<const Eigen::ArrayXf> a(in.data, half), gate(in.data + half, half);
-  Eigen::Map<Eigen::ArrayXf> o(out.data, half);
-  o = a / (1.0f + (-gate).exp());
+void gelu_inplace(float* x, std::int64_t n, Workers& workers) {
+  workers.run(n, 1024, [&](std::int64_t b, std::int64_t e, int) { gelu_inplace(x + b, e - b); });
 }
 
-void glu_scaled_add(const float* a, const float* gate, float scale, std::int64_t n, float* dst) {
-  Eigen::Map<const Eigen::ArrayXf> av(a, n), gv(gate, n);
-  Eigen::Map<Eigen::ArrayXf> d(dst, n);
-  d += scale * (av / (1.0f + (-gv).exp()));
+void glu_channels(const Act& in, const Act& out, Workers& workers) {
+  const std::int64_t half = static_cast<std::int64_t>(out.c) * out.plane();
+  workers.run(half, 1024, [&](std::int64_t b, std::int64_t e, int) {
+    Eigen::Map<const Eigen::ArrayXf> a(in.data + b, e - b), gate(in.data + half + b, e - b);
+    Eigen::Map<Eigen::ArrayXf> o(out.data + b, e - b);
+    o = a / (1.0f + (-gate).exp());
+  });
+}
+
+void glu_scaled_add(const Act& z, const float* scale, const Act& y, Workers& workers) {
+  const std::int64_t P = y.plane();
+  workers.run(y.c, 1, [&](std::int64_t c0, std::int64_t c1, int) {
+    for (std::int64_t ch = c0; ch < c1; ++ch) {
+      Eigen::Map<const Eigen::ArrayXf> av(z.data + ch * P, P), gv(z.data + (ch + y.c) * P, P);
+      Eigen::Map<Eigen::ArrayXf> d(y.data + ch * P, P);
+      d += scale[ch] * (av / (1.0f + (-gv).exp()));
+    }
+  });
 }
 
 void softmax_rows(float* x, std::int64_t rows, std::int64_t cols) {

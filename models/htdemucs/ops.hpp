@@ -6,9 +6,12 @@
 // inside ops.cpp so that including this header is cheap.
 #pragma once
 
+#include "rt/thread_team.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 namespace earshot::htdemucs {
 
@@ -36,30 +39,50 @@ struct ConvScratch {
   std::size_t capacity = 0;  // floats
 };
 
+class GemmWorkspace;
+
+// The threads the kernels below may use (parallel == nullptr: the calling thread alone) and
+// each worker's private scratch, reserved up front: worker w of `parallel` packs GEMM operands
+// into gemm[w] and builds im2col columns in cols[w]. Kernels split their output across the
+// workers so that no two write the same element (results do not depend on the worker count
+// beyond float summation order inside one GEMM, which the split leaves unchanged).
+struct Workers {
+  rt::Parallel* parallel = nullptr;
+  std::vector<ConvScratch> cols;     // one per worker
+  std::vector<GemmWorkspace*> gemm;  // one per worker
+  int size() const { return rt::parallel_size(parallel); }
+  // fn(begin, end, worker) over [0, n) in chunks aligned to `align`, each worker with its own
+  // GEMM workspace active on its thread.
+  void run(std::int64_t n, int align, rt::FunctionRef<void(std::int64_t, std::int64_t, int)> fn);
+};
+
 // out = W * im2col(in) + b. `weight` is torch's [Cout, Cin, kh, kw] (any trailing 1s dropped),
 // `out` must already have the conv's output shape. Input positions outside [0, H) x [0, W)
 // read as zero, which also covers demucs' right-padding of the time branch to a multiple of
 // the stride.
 void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
-            const Act& out, ConvScratch& scratch);
+            const Act& out, Workers& workers);
 
 // Transposed convolution with stride (sh, sw) and no padding, written directly into the
 // cropped output: out[co][oh][ow] receives full-output position (oh + crop_h, ow + crop_w).
 // `weight` is torch's [Cin, Cout, kh, kw].
 void conv_transpose2d(const float* weight, const float* bias, int kh, int kw, int sh, int sw,
-                      int crop_h, int crop_w, const Act& in, const Act& out, ConvScratch& scratch);
+                      int crop_h, int crop_w, const Act& in, const Act& out, Workers& workers);
 
 // GroupNorm. per_row = false: torch's GroupNorm(groups, C) over the whole (C/groups, H, W).
 // per_row = true: every H row is its own batch item (DConv over frequency rows), so the
 // statistics are over (C/groups, W) for each h.
+// With `gelu`, the exact GELU follows in the same pass (GroupNorm -> GELU, as DConv does).
 void group_norm(const Act& x, int groups, const float* gamma, const float* beta, float eps,
-                bool per_row);
+                bool per_row, Workers& workers, bool gelu = false);
 
 void gelu_inplace(float* x, std::int64_t n);  // exact erf GELU, like F.gelu
+void gelu_inplace(float* x, std::int64_t n, Workers& workers);
 // GLU over channels: out[c] = in[c] * sigmoid(in[c + C]) for c < C, with in having 2C channels.
-void glu_channels(const Act& in, const Act& out);
-// dst += scale * a * sigmoid(gate), n elements (DConv's GLU + LayerScale + residual).
-void glu_scaled_add(const float* a, const float* gate, float scale, std::int64_t n, float* dst);
+void glu_channels(const Act& in, const Act& out, Workers& workers);
+// y[c] += scale[c] * a[c] * sigmoid(gate[c]) with a = z[c], gate = z[c + C] (DConv's GLU +
+// LayerScale + residual), over y's channels.
+void glu_scaled_add(const Act& z, const float* scale, const Act& y, Workers& workers);
 // Row-wise softmax of a [rows, cols] row-major matrix, in place.
 void softmax_rows(float* x, std::int64_t rows, std::int64_t cols);
 
@@ -96,9 +119,10 @@ class GemmWorkspace {
 void gemm(bool trans_a, bool trans_b, int m, std::int64_t n, int k, const float* a,
           std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc,
           float beta);
-// Y[N, out] = X[N, in] * W^T + bias, W is torch's Linear weight [out, in].
+// Y[N, out] = X[N, in] * W^T + bias, W is torch's Linear weight [out, in]; rows split across
+// the workers.
 void linear(const float* x, std::int64_t n, int in, const float* w, const float* bias, int out,
-            float* y);
+            float* y, Workers& workers);
 // LayerNorm over the last dim of [n, d] rows, in place or into y.
 void layer_norm_rows(const float* x, std::int64_t n, int d, const float* gamma, const float* beta,
                      float eps, float* y);

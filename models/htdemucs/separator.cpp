@@ -8,14 +8,14 @@
 
 namespace earshot::htdemucs {
 
-ModelBag ModelBag::load(const std::string& dir, rt::MemoryBudget& budget) {
+ModelBag ModelBag::load(const std::string& dir, rt::MemoryBudget& budget, rt::Parallel* parallel) {
   namespace fs = std::filesystem;
   const fs::path config_path = fs::path(dir) / "config.json";
   const auto root = models::read_json_file(config_path);
   ModelBag bag;
   bag.is_bag = root.is_object() && root.contains("bag");
   if (!bag.is_bag) {
-    bag.models.push_back(HTDemucs::load(dir, budget, "htdemucs"));
+    bag.models.push_back(HTDemucs::load(dir, budget, "htdemucs", nullptr, parallel));
     bag.weights.assign(1, std::vector<float>(bag.models[0]->num_sources(), 1.0f));
     return bag;
   }
@@ -30,7 +30,7 @@ ModelBag ModelBag::load(const std::string& dir, rt::MemoryBudget& budget) {
     std::shared_ptr<HTDemucsWorkspace> shared;
     if (!bag.models.empty()) shared = bag.models.front()->workspace();
     bag.models.push_back(HTDemucs::load((fs::path(dir) / names[i]).string(), budget,
-                                        "htdemucs/" + names[i], shared));
+                                        "htdemucs/" + names[i], shared, parallel));
   }
   const auto& first = bag.models.front()->config();
   for (const auto& m : bag.models) {

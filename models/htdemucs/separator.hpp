@@ -39,7 +39,10 @@ struct ModelBag {
   // DIR/config.json + DIR/model.safetensors, or a bag: DIR/config.json holding
   // {"bag": {"models": ["<subdir>", ...], "weights": [[...], ...]}} with each subdir a model
   // directory. All members must agree on sources, sample rate, channels and segment.
-  static ModelBag load(const std::string& dir, rt::MemoryBudget& budget);
+  // parallel: the thread team every member's forward() splits its work across (nullptr: the
+  // calling thread alone); it must outlive the bag.
+  static ModelBag load(const std::string& dir, rt::MemoryBudget& budget,
+                       rt::Parallel* parallel = nullptr);
 
   const HTDemucsConfig& config() const { return models.front()->config(); }
   int num_sources() const { return models.front()->num_sources(); }

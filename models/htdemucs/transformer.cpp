@@ -1,7 +1,5 @@
 #include "models/htdemucs/transformer.hpp"
 
-#include "models/htdemucs/ops.hpp"
-
 #include <algorithm>
 #include <cmath>
 
@@ -125,6 +123,7 @@ CrossTransformer::CrossTransformer(const HTDemucsConfig& config, const HTDemucsW
 
 void CrossTransformer::attention(const AttentionW& w, const float* q_in, std::int64_t nq,
                                  const float* kv_in, std::int64_t nk, float* out) {
+  Workers& wk = *workers_;
   const int D = dim_;
   const int hd = D / heads_;
   const float* in_w = w.in_w.data();
@@ -134,19 +133,24 @@ void CrossTransformer::attention(const AttentionW& w, const float* q_in, std::in
   float* V = v_.as<float>().data();
   float* ctx = ctx_.as<float>().data();
   float* S = scores_.as<float>().data();
-  linear(q_in, nq, D, in_w, in_b, D, Q);
-  linear(kv_in, nk, D, in_w + static_cast<std::int64_t>(D) * D, in_b + D, D, K);
-  linear(kv_in, nk, D, in_w + 2 * static_cast<std::int64_t>(D) * D, in_b + 2 * D, D, V);
+  linear(q_in, nq, D, in_w, in_b, D, Q, wk);
+  linear(kv_in, nk, D, in_w + static_cast<std::int64_t>(D) * D, in_b + D, D, K, wk);
+  linear(kv_in, nk, D, in_w + 2 * static_cast<std::int64_t>(D) * D, in_b + 2 * D, D, V, wk);
   // torch scales the queries by 1/sqrt(head_dim) before the product.
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  for (std::int64_t i = 0; i < nq * D; ++i) Q[i] *= scale;
-  for (int h = 0; h < heads_; ++h) {
-    gemm(false, true, static_cast<int>(nq), nk, hd, Q + h * hd, D, K + h * hd, D, S, nk, 0.0f);
-    softmax_rows(S, nq, nk);
-    gemm(false, false, static_cast<int>(nq), hd, static_cast<int>(nk), S, nk, V + h * hd, D,
-         ctx + h * hd, D, 0.0f);
-  }
-  linear(ctx, nq, D, w.out_w.data(), w.out_b.data(), D, out);
+  // Each worker owns a range of query rows: its rows of the score matrix and of the context.
+  wk.run(nq, 16, [&](std::int64_t r0, std::int64_t r1, int) {
+    const auto rows = static_cast<int>(r1 - r0);
+    for (std::int64_t i = r0 * D; i < r1 * D; ++i) Q[i] *= scale;
+    float* s = S + r0 * nk;
+    for (int h = 0; h < heads_; ++h) {
+      gemm(false, true, rows, nk, hd, Q + r0 * D + h * hd, D, K + h * hd, D, s, nk, 0.0f);
+      softmax_rows(s, rows, nk);
+      gemm(false, false, rows, hd, static_cast<int>(nk), s, nk, V + h * hd, D,
+           ctx + r0 * D + h * hd, D, 0.0f);
+    }
+  });
+  linear(ctx, nq, D, w.out_w.data(), w.out_b.data(), D, out, wk);
 }
 
 // One pre-norm layer on the stream x (n tokens). Cross layers attend to kv (nk tokens, the
@@ -168,18 +172,19 @@ void CrossTransformer::layer(const XLayerW& w, float* x, std::int64_t n, const f
   add_scaled(x, tmp, n, D, w.gamma1);
   const NormW& ffn = w.cross ? w.norm3 : w.norm2;
   layer_norm_rows(x, n, D, ffn.g.data(), ffn.b.data(), 1e-5f, qn);
-  linear(qn, n, D, w.linear1_w.data(), w.linear1_b.data(), hidden_, ff);
+  linear(qn, n, D, w.linear1_w.data(), w.linear1_b.data(), hidden_, ff, *workers_);
   if (config_.t_gelu) {
-    gelu_inplace(ff, n * hidden_);
+    gelu_inplace(ff, n * hidden_, *workers_);
   } else {
     for (std::int64_t i = 0; i < n * hidden_; ++i) ff[i] = std::max(ff[i], 0.0f);
   }
-  linear(ff, n, hidden_, w.linear2_w.data(), w.linear2_b.data(), D, tmp);
+  linear(ff, n, hidden_, w.linear2_w.data(), w.linear2_b.data(), D, tmp, *workers_);
   add_scaled(x, tmp, n, D, w.gamma2);
   if (w.norm_out.present()) group_norm_tokens(x, n, D, w.norm_out.g.data(), w.norm_out.b.data());
 }
 
-void CrossTransformer::forward(float* x, float* xt) {
+void CrossTransformer::forward(float* x, float* xt, Workers& workers) {
+  workers_ = &workers;
   const int D = dim_;
   float* xs = x_tok_.as<float>().data();
   float* ts = xt_tok_.as<float>().data();

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "models/htdemucs/config.hpp"
+#include "models/htdemucs/ops.hpp"
 #include "models/htdemucs/weights.hpp"
 #include "rt/memory_budget.hpp"
 
@@ -23,8 +24,9 @@ class CrossTransformer {
   CrossTransformer(const HTDemucsConfig& config, const HTDemucsWeights& weights, int fr, int t1,
                    std::int64_t t2, rt::MemoryBudget& budget, const std::string& tag);
 
-  // x: [D][fr][t1], xt: [D][t2], both transformed in place. Allocates nothing.
-  void forward(float* x, float* xt);
+  // x: [D][fr][t1], xt: [D][t2], both transformed in place, split across `workers`.
+  // Allocates nothing.
+  void forward(float* x, float* xt, Workers& workers);
 
   // Multiply-adds of one forward (for the benchmark's FLOP count).
   double flops() const;
@@ -34,6 +36,7 @@ class CrossTransformer {
   void attention(const AttentionW& w, const float* q_in, std::int64_t nq, const float* kv_in,
                  std::int64_t nk, float* out);
 
+  Workers* workers_ = nullptr;  // during forward()
   const HTDemucsConfig& config_;
   const HTDemucsWeights& weights_;
   int dim_;
@@ -45,7 +48,7 @@ class CrossTransformer {
   rt::Reservation x_tok_, xt_tok_, old_x_;  // token-major streams
   rt::Reservation qn_, kvn_;                // normalised inputs
   rt::Reservation q_, k_, v_, ctx_, tmp_;   // attention projections / outputs
-  rt::Reservation scores_;                  // [nmax][nmax], one head at a time
+  rt::Reservation scores_;                  // [nmax][nmax], one head at a time per query row
   rt::Reservation ff_;                      // [nmax][hidden]
 };
 

@@ -2,6 +2,7 @@
 // (../shared/fixtures/htdemucs, README tolerances: rel L2 <= 1e-4 for the debug tensors,
 // rel L2 <= 1e-4 and max-abs <= 1e-4 for segment_out).
 #include "models/htdemucs/htdemucs.hpp"
+#include "rt/thread_team.hpp"
 #include "tests/htdemucs/htdemucs_test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -27,11 +28,15 @@ class Capture : public Probe {
 struct Case {
   const char* model;
   std::vector<std::pair<std::string, std::string>> debug;  // our stage -> reference tensor
+  int threads = 0;                                         // 0: no team (the calling thread alone)
 };
 
 void run_segment(const Case& c) {
   rt::MemoryBudget budget(512u << 20);
-  auto model = HTDemucs::load(test::model_dir(c.model), budget);
+  std::unique_ptr<rt::ThreadTeam> team;
+  if (c.threads > 0) team = std::make_unique<rt::ThreadTeam>(c.threads);
+  auto model = HTDemucs::load(test::model_dir(c.model), budget, "htdemucs", nullptr, team.get());
+  EXPECT_EQ(model->threads(), std::max(c.threads, 1));
   const auto ref = test::reference(c.model);
   const auto in = ref.load_f32("segment_in");
   const auto expected = ref.load_f32("segment_out");
@@ -46,11 +51,13 @@ void run_segment(const Case& c) {
     ASSERT_TRUE(capture.seen.count(stage)) << stage;
     const auto want = ref.load_f32(name);
     const auto e = compare(capture.seen[stage], want);
-    std::printf("%s %-22s max-abs %.3g  rel-L2 %.3g\n", c.model, name.c_str(), e.max_abs, e.rel_l2);
+    std::printf("%s x%d %-22s max-abs %.3g  rel-L2 %.3g\n", c.model, c.threads, name.c_str(),
+                e.max_abs, e.rel_l2);
     EXPECT_LE(e.rel_l2, 1e-4) << name;
   }
   const auto e = compare(out, expected);
-  std::printf("%s %-22s max-abs %.3g  rel-L2 %.3g\n", c.model, "segment_out", e.max_abs, e.rel_l2);
+  std::printf("%s x%d %-22s max-abs %.3g  rel-L2 %.3g\n", c.model, c.threads, "segment_out",
+              e.max_abs, e.rel_l2);
   EXPECT_LE(e.rel_l2, 1e-4);
   EXPECT_LE(e.max_abs, 1e-4);
 }
@@ -64,6 +71,22 @@ TEST(HTDemucsForward, Small4MatchesEveryStage) {
                 {"xformer_in_time", "dbg_xformer_in_time"},
                 {"xformer_out_freq", "dbg_xformer_out_freq"},
                 {"xformer_out_time", "dbg_xformer_out_time"}}});
+}
+
+// The same stages with the work split across 1, 2 and 3 workers (3: uneven splits of every
+// channel and column range).
+TEST(HTDemucsForward, Small4MatchesEveryStageOnThreadTeams) {
+  for (int threads : {1, 2, 3})
+    run_segment({"small4",
+                 {{"enc0", "dbg_enc0_out"},
+                  {"tenc0", "dbg_tenc0_out"},
+                  {"xformer_out_freq", "dbg_xformer_out_freq"},
+                  {"xformer_out_time", "dbg_xformer_out_time"}},
+                 threads});
+}
+
+TEST(HTDemucsForward, Small6MatchesSegmentOutOnTwoThreads) {
+  run_segment({"small6", {{"xformer_out_freq", "dbg_xformer_out_freq"}}, 2});
 }
 
 TEST(HTDemucsForward, Small6MatchesSegmentOut) {

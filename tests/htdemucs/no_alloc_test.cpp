@@ -5,6 +5,7 @@
 // Allocations are counted by interposing malloc and friends in this test executable, or,
 // under AddressSanitizer (which owns malloc), with its allocation hooks.
 #include "models/htdemucs/separator.hpp"
+#include "rt/thread_team.hpp"
 #include "tests/htdemucs/htdemucs_test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -93,6 +94,19 @@ TEST(HTDemucsNoAlloc, ForwardAllocatesNothingInSteadyState) {
   const long before = g_allocations.load();
   model->forward(in.data(), model->segment_length(), out.data());
   model->forward(in.data(), model->segment_length() - 1000, out.data());
+  EXPECT_EQ(g_allocations.load() - before, 0);
+}
+
+TEST(HTDemucsNoAlloc, ThreadedForwardAllocatesNothingInSteadyState) {
+  rt::ThreadTeam team(2);  // threads are made here, before counting
+  rt::MemoryBudget budget(512u << 20);
+  auto model = HTDemucs::load(test::model_dir("small4"), budget, "htdemucs", nullptr, &team);
+  const auto ref = test::reference("small4");
+  const auto in = ref.load_f32("segment_in");
+  std::vector<float> out(4 * in.size());
+  model->forward(in.data(), model->segment_length(), out.data());  // warm-up
+  const long before = g_allocations.load();
+  model->forward(in.data(), model->segment_length(), out.data());
   EXPECT_EQ(g_allocations.load() - before, 0);
 }
 

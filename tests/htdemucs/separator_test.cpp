@@ -3,6 +3,7 @@
 // to exercise the streaming bookkeeping; plus the htdemucs_ft-style bag layout.
 #include "models/htdemucs/separator.hpp"
 #include "models/core/json_file.hpp"
+#include "rt/thread_team.hpp"
 #include "tests/htdemucs/htdemucs_test_util.hpp"
 #include "tests/htdemucs/model_dir.hpp"
 
@@ -53,9 +54,10 @@ std::vector<float> separate(ModelBag& bag, const std::vector<float>& mix, std::i
   return out;
 }
 
-void check_separated(const std::string& name, std::int64_t piece, bool length_known = true) {
+void check_separated(const std::string& name, std::int64_t piece, bool length_known = true,
+                     rt::Parallel* parallel = nullptr) {
   rt::MemoryBudget budget(512u << 20);
-  ModelBag bag = ModelBag::load(test::model_dir(name), budget);
+  ModelBag bag = ModelBag::load(test::model_dir(name), budget, parallel);
   const auto ref = test::reference(name);
   const auto mix = ref.load_f32("mix");
   const auto expected = ref.load_f32("separated");
@@ -74,6 +76,11 @@ TEST(HTDemucsSeparator, Small4MatchesApplyModel) {
 }
 TEST(HTDemucsSeparator, Small6MatchesApplyModel) {
   check_separated("small6", 100000);
+}
+
+TEST(HTDemucsSeparator, Small4MatchesApplyModelOnTwoThreads) {
+  rt::ThreadTeam team(2);
+  check_separated("small4", 4093, true, &team);
 }
 
 TEST(HTDemucsSeparator, StreamOfUnknownLength) {
