@@ -7,7 +7,6 @@
 // Mixer commands on stdin, one per line (nodes/stems/deck_command.hpp):
 //   gain vocals -6    mute drums    unmute drums    solo bass    unsolo bass    reset    quit
 #include "apps/command.hpp"
-#include "dsp/audio_file.hpp"
 #include "nodes/stems/stem_deck.hpp"
 #include "rt/memory_budget.hpp"
 
@@ -52,19 +51,20 @@ int run_deck(const DeckCliOptions& o) {
 
   rt::MemoryBudget budget(static_cast<std::size_t>(o.budget_mb * 1024 * 1024));
   htdemucs::ModelBag bag = htdemucs::ModelBag::load(o.model, budget);
-  const dsp::AudioBuffer song = dsp::read_audio_as(o.input, bag.samplerate(), 2);
-  if (song.frames() == 0) throw std::invalid_argument(o.input + ": no audio frames");
   stems::DeckOptions options;
   options.client_name = o.client_name;
   options.overlap = o.overlap;
   if (o.segment > 0) options.segment = static_cast<std::int64_t>(o.segment * bag.samplerate());
-  options.lookahead = static_cast<std::int64_t>(o.lookahead * bag.samplerate());
-  stems::StemDeck deck(bag, song.samples, options, budget);
+  options.lookahead_seconds = o.lookahead;
+  stems::StemDeck deck(bag, o.input, options, budget);
   deck.start();
-  std::fprintf(stderr, "earshot deck: %s, %.1f s; JACK client '%s'; look-ahead %.1f s\n  outputs:",
-               o.input.c_str(), static_cast<double>(deck.song_frames()) / bag.samplerate(),
-               deck.client().client_name().c_str(),
-               static_cast<double>(deck.lookahead()) / bag.samplerate());
+  std::fprintf(stderr,
+               "earshot deck: %s, %.1f s, streamed from disk; JACK client '%s' at %d Hz%s; "
+               "look-ahead %.1f s\n  outputs:",
+               o.input.c_str(), static_cast<double>(deck.song_frames()) / deck.rate(),
+               deck.client().client_name().c_str(), deck.rate(),
+               deck.resampling() ? " (stems resampled from the model's rate)" : "",
+               static_cast<double>(deck.lookahead()) / deck.rate());
   for (const auto& p : deck.client().output_port_names()) std::fprintf(stderr, " %s", p.c_str());
   std::fprintf(stderr,
                "\n  follows JACK transport; stdin: gain SOURCE DB | mute/unmute/solo/unsolo "
@@ -109,8 +109,11 @@ int run_deck(const DeckCliOptions& o) {
   }
   const bool gone = deck.server_gone();
   deck.stop();
-  std::fprintf(stderr, "earshot deck: %llu frames played from the mix while stems were not ready\n",
-               static_cast<unsigned long long>(deck.mix_frames()));
+  std::fprintf(stderr,
+               "earshot deck: %llu frames played from the mix while stems were not ready, %llu "
+               "silent before the mix was read\n",
+               static_cast<unsigned long long>(deck.mix_frames()),
+               static_cast<unsigned long long>(deck.gap_frames()));
   if (gone) throw std::runtime_error(deck.shutdown_message() + "; stopped");
   return 0;
 }

@@ -94,8 +94,10 @@ void JackPortClient::set_latency(std::uint32_t frames) {
   if (active_ && !server_gone()) jack_recompute_total_latencies(client_);
 }
 
-void JackPortClient::activate(Callback& callback) {
+void JackPortClient::activate(Callback& callback, bool slow_sync) {
   callback_ = &callback;
+  if (slow_sync && jack_set_sync_callback(client_, &on_sync, this) != 0)
+    throw rt::BackendError("JACK refused our transport sync callback");
   if (jack_activate(client_) != 0) throw rt::BackendError("JACK refused to activate the client");
   active_ = true;
 }
@@ -149,6 +151,11 @@ void JackPortClient::on_shutdown(jack_status_t, const char* reason, void* arg) {
   // JACK's thread: copy into the fixed buffer, then publish.
   if (reason != nullptr) std::snprintf(self->reason_, sizeof self->reason_, "%s", reason);
   self->gone_.store(true, std::memory_order_release);
+}
+
+int JackPortClient::on_sync(jack_transport_state_t state, jack_position_t* pos, void* arg) {
+  rt::AudioThreadScope audio_thread;
+  return static_cast<JackPortClient*>(arg)->callback_->sync(state, pos);
 }
 
 int JackPortClient::on_xrun(void* arg) {

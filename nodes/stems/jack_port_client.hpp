@@ -27,6 +27,9 @@ class JackPortClient {
     // Audio thread. in[i]/out[i] follow the port order given to the constructor.
     virtual void process(const float* const* in, float* const* out, jack_nframes_t frames,
                          jack_client_t* client) noexcept = 0;
+    // Audio thread, for a slow-sync client (activate(callback, true)): the transport is
+    // starting or moving to pos->frame; return nonzero once ready to play from there.
+    virtual int sync(jack_transport_state_t, jack_position_t*) noexcept { return 1; }
   };
 
   // Opens the client and registers the ports (not yet active). Throws rt::BackendError.
@@ -47,7 +50,9 @@ class JackPortClient {
   void set_latency(std::uint32_t frames);
   std::uint32_t latency() const { return latency_.load(std::memory_order_relaxed); }
 
-  void activate(Callback& callback);
+  // slow_sync: register callback.sync() (jack_set_sync_callback), so JACK holds the transport
+  // in Starting until it returns ready.
+  void activate(Callback& callback, bool slow_sync = false);
   // Deactivates (skipped after a server shutdown: the client is a zombie) and stops callbacks.
   void deactivate();
 
@@ -61,6 +66,7 @@ class JackPortClient {
   static void on_latency(jack_latency_callback_mode_t mode, void* arg);
   static void on_shutdown(jack_status_t code, const char* reason, void* arg);
   static int on_xrun(void* arg);
+  static int on_sync(jack_transport_state_t state, jack_position_t* pos, void* arg);
 
   jack_client_t* client_ = nullptr;
   std::vector<jack_port_t*> inputs_, outputs_;
