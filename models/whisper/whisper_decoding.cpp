@@ -44,7 +44,8 @@ WhisperDecoding::WhisperDecoding(const WhisperModel& model, rt::MemoryBudget& bu
           static_cast<std::size_t>(max_group) * static_cast<std::size_t>(model.config.n_vocab))),
       logprobs_(budget.reserve_array<float>(
           "whisper decoding logits",
-          static_cast<std::size_t>(max_group) * static_cast<std::size_t>(model.config.n_vocab))) {
+          static_cast<std::size_t>(max_group) * static_cast<std::size_t>(model.config.n_vocab))),
+      beams_(std::max(max_group, 1), static_cast<std::size_t>(model.config.n_text_ctx) + 2) {
   tokens_.resize(static_cast<std::size_t>(max_group));
   for (auto& t : tokens_) t.reserve(static_cast<std::size_t>(model.config.n_text_ctx) + 2);
   initial_.reserve(static_cast<std::size_t>(model.config.n_text_ctx) + 2);
@@ -53,7 +54,8 @@ WhisperDecoding::WhisperDecoding(const WhisperModel& model, rt::MemoryBudget& bu
   rows_seq_.resize(static_cast<std::size_t>(max_group));
   rows_token_.resize(static_cast<std::size_t>(max_group));
   sum_logprobs_.resize(static_cast<std::size_t>(max_group));
-  source_.reserve(static_cast<std::size_t>(max_group));
+  source_.resize(static_cast<std::size_t>(max_group));
+  text_tokens_.reserve(static_cast<std::size_t>(model.config.n_text_ctx) + 2);
 }
 
 void WhisperDecoding::set_audio(const float* audio_features, int n_audio_ctx) {
@@ -158,9 +160,10 @@ int WhisperDecoding::sample(std::span<const float> logits, float temperature) {
   return last_finite;
 }
 
-void WhisperDecoding::finish_text(DecodingResult& r) const {
+void WhisperDecoding::finish_text(DecodingResult& r) {
   if (!text_decoder_) return;
-  std::vector<int> text_tokens;
+  std::vector<int>& text_tokens = text_tokens_;  // reserved: no allocation
+  text_tokens.clear();
   for (int t : r.tokens)
     if (t < model_.tokens.timestamp_begin) text_tokens.push_back(t);
   r.text = strip(text_decoder_(text_tokens));
@@ -227,14 +230,17 @@ void WhisperDecoding::decode_into(const DecodingOptions& o, DecodingResult& resu
   for (int k = 1; k < n_group; ++k)
     std::copy_n(logits, V, logits + static_cast<std::size_t>(k) * V);
   if (n_group > 1) {
-    source_.assign(static_cast<std::size_t>(n_group), 0);
+    std::fill_n(source_.begin(), n_group, 0);
     decoder_.rearrange(source_.data(), n_group);
   }
   for (int k = 0; k < n_group; ++k) {
     tokens_[static_cast<std::size_t>(k)].assign(initial.begin(), initial.end());
     sum_logprobs_[static_cast<std::size_t>(k)] = 0.0f;
   }
-  BeamSearch beams(std::max(o.beam_size, 1), o.patience, ids.eot);
+  if (beam) beams_.start(o.beam_size, o.patience, ids.eot);
+  const auto group_tokens =
+      std::span<std::vector<int>>(tokens_).first(static_cast<std::size_t>(n_group));
+  const auto group_sums = std::span<float>(sum_logprobs_).first(static_cast<std::size_t>(n_group));
 
   for (int i = 0; i < sample_len; ++i) {
     if (i > 0) {
@@ -261,17 +267,11 @@ void WhisperDecoding::decode_into(const DecodingOptions& o, DecodingResult& resu
     bool completed = true;
     if (beam) {
       for (int k = 0; k < n_group; ++k) log_softmax(row(logits, k), row(logprobs, k));
-      std::vector<std::vector<int>> seqs(tokens_.begin(), tokens_.begin() + n_group);
-      std::vector<float> sums(sum_logprobs_.begin(), sum_logprobs_.begin() + n_group);
-      completed = beams.update(
-          seqs, std::span<const float>(logprobs, static_cast<std::size_t>(n_group) * V), V, sums,
-          source_);
-      if (static_cast<int>(seqs.size()) < n_group) break;  // cannot continue: all candidates ended
+      completed = beams_.update(
+          group_tokens, std::span<const float>(logprobs, static_cast<std::size_t>(n_group) * V), V,
+          group_sums, source_);
+      if (beams_.selected() < n_group) break;  // cannot continue: all candidates ended
       decoder_.rearrange(source_.data(), n_group);
-      for (int k = 0; k < n_group; ++k) {
-        tokens_[static_cast<std::size_t>(k)] = seqs[static_cast<std::size_t>(k)];
-        sum_logprobs_[static_cast<std::size_t>(k)] = sums[static_cast<std::size_t>(k)];
-      }
     } else {
       for (int k = 0; k < n_group; ++k) {
         auto& t = tokens_[static_cast<std::size_t>(k)];
@@ -313,11 +313,9 @@ void WhisperDecoding::decode_into(const DecodingOptions& o, DecodingResult& resu
       best_score = sc;
     }
   };
-  std::vector<BeamSearch::Finished> finished;  // beam search only
   if (beam) {
-    finished =
-        beams.finalize(std::vector<std::vector<int>>(tokens_.begin(), tokens_.begin() + n_group),
-                       std::vector<float>(sum_logprobs_.begin(), sum_logprobs_.begin() + n_group));
+    beams_.finalize(group_tokens, group_sums);
+    const auto finished = beams_.finished();
     for (std::size_t i = 0; i < finished.size(); ++i)
       consider(sampled(finished[i].tokens), finished[i].sum_logprob, i == 0);
   } else {

@@ -7,8 +7,10 @@
 // log-probabilities, EOT included, over len + 1), no_speech_prob (softmax at the sot position)
 // and compression ratio (zlib, of the decoded text).
 //
-// All model memory (KV caches for max_group sequences, logits rows) is reserved at
-// construction; greedy decoding allocates nothing per token.
+// All decoding memory (KV caches for max_group sequences, logits and log-probability rows,
+// per-sequence token lists, beam candidates and finished sequences) is reserved at
+// construction: greedy, sampling (best_of) and beam search decodes into a reused result
+// allocate nothing per step (and nothing at all without a text decoder).
 #pragma once
 
 #include "models/whisper/beam_search.hpp"
@@ -85,7 +87,7 @@ class WhisperDecoding {
                       int& sot_index);
   void configure_filters(const DecodingOptions& o, int sample_begin);
   int sample(std::span<const float> logits, float temperature);
-  void finish_text(DecodingResult& r) const;
+  void finish_text(DecodingResult& r);
 
   const WhisperModel& model_;
   int max_group_;
@@ -99,7 +101,9 @@ class WhisperDecoding {
   LogitFilters filters_;
   std::vector<int> rows_seq_, rows_token_;
   std::vector<float> sum_logprobs_;
-  std::vector<int> source_;
+  std::vector<int> source_;       // max_group: each sequence's source after a reorder
+  std::vector<int> text_tokens_;  // capacity n_text_ctx + 2
+  BeamSearch beams_;
 };
 
 // len(text) / len(zlib.compress(text)), the reference's repetition measure.

@@ -1,5 +1,7 @@
 // Steady-state decoding allocates nothing per token: every buffer (KV caches, logits, token
-// lists) is reserved when the decoder is built. Counted with a replaced global operator new.
+// lists, beam candidates, finished sequences, sorting scratch) is reserved when the decoder is
+// built. Counted with a replaced global operator new (and zlib's allocator through the
+// compression-ratio measure, which keeps one deflate state for the decoder's life).
 // The replacement operator new/delete pair uses malloc/free on purpose; GCC cannot see that.
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #include "models/whisper/whisper_decoding.hpp"
@@ -8,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <new>
 
@@ -84,6 +87,87 @@ TEST(WhisperAllocation, GreedyDecodeAllocatesNothingInSteadyState) {
     EXPECT_EQ(allocations_for(decoding, o, result), 0) << "timestamps " << timestamps;
     EXPECT_EQ(result.tokens.size(), 24u);
   }
+}
+
+struct DecodeSession {
+  rt::MemoryBudget budget{512u << 20};
+  std::unique_ptr<WhisperModel> model;
+  std::vector<float> features;
+  std::unique_ptr<WhisperDecoding> decoding;
+
+  explicit DecodeSession(const std::string& name) {
+    model = WhisperModel::load(model_dir(name), budget);
+    features = refs(name).load_f32("encoder_out");
+    decoding = std::make_unique<WhisperDecoding>(*model, budget, 5);
+    decoding->set_audio(features.data());
+  }
+};
+
+// A printable digest of a result, so a run shows the decodes the allocation checks covered.
+std::string digest(const DecodingResult& r) {
+  char head[64];
+  std::snprintf(head, sizeof head, "%zu tokens, sum_logprob %.6f:", r.tokens.size(),
+                static_cast<double>(r.sum_logprob));
+  std::string s = head;
+  for (int t : r.tokens) {
+    s += ' ';
+    s += std::to_string(t);
+  }
+  return s;
+}
+
+// Beam search (size 5) and sampling with best_of 5: after one warm-up decode, a whole decode
+// (every step: forward, filters, candidate ranking, finished list, final ranking) makes no heap
+// call, and the result equals the fresh decode's exactly.
+void check_steady_state(const std::string& name, DecodingOptions o) {
+  DecodeSession s(name);
+  const DecodingResult fresh = s.decoding->decode(o);
+  DecodingResult result;
+  allocations_for(*s.decoding, o, result);  // warm-up: the result's token list grows once
+  for (bool timestamps : {true, false}) {
+    o.without_timestamps = !timestamps;
+    const DecodingResult expected = s.decoding->decode(o);
+    allocations_for(*s.decoding, o, result);
+    EXPECT_EQ(allocations_for(*s.decoding, o, result), 0)
+        << name << " timestamps " << timestamps << ": " << digest(result);
+    EXPECT_EQ(result.tokens, expected.tokens);
+    EXPECT_EQ(result.sum_logprob, expected.sum_logprob);
+    EXPECT_EQ(result.no_speech_prob, expected.no_speech_prob);
+    EXPECT_FALSE(result.tokens.empty());
+    std::printf("[%s %s] %s\n", name.c_str(), timestamps ? "timestamps" : "notimestamps",
+                digest(result).c_str());
+  }
+  o.without_timestamps = false;
+  allocations_for(*s.decoding, o, result);
+  EXPECT_EQ(result.tokens, fresh.tokens);
+}
+
+TEST(WhisperAllocation, BeamSearchAllocatesNothingInSteadyState) {
+  DecodingOptions o;
+  o.language = "en";
+  o.sample_len = 24;
+  o.beam_size = 5;
+  check_steady_state("tiny-random", o);
+  check_steady_state("v3-random", o);
+}
+
+TEST(WhisperAllocation, BeamSearchWithPatienceAllocatesNothingInSteadyState) {
+  DecodingOptions o;
+  o.language = "en";
+  o.sample_len = 24;
+  o.beam_size = 3;
+  o.patience = 2.0f;
+  check_steady_state("tiny-random", o);
+}
+
+TEST(WhisperAllocation, SamplingBestOfAllocatesNothingInSteadyState) {
+  DecodingOptions o;
+  o.language = "en";
+  o.sample_len = 24;
+  o.temperature = 1.0f;
+  o.best_of = 5;
+  o.seed = 7;  // reseeded every decode: the same samples each time
+  check_steady_state("tiny-random", o);
 }
 
 }  // namespace
