@@ -39,11 +39,12 @@ std::vector<EncodecModel::Span> EncodecModel::chunk_spans(std::int64_t length) c
 }
 
 std::vector<float> EncodecModel::encode_chunk_embeddings(const float* chunk, std::int64_t length,
-                                                         float* scale) const {
+                                                         float* scale,
+                                                         rt::Parallel* parallel) const {
   const int channels = config_.audio_channels;
   if (!config_.normalize) {
     *scale = 1.0f;
-    return encoder_.forward(chunk, length);
+    return encoder_.forward(chunk, length, parallel);
   }
   // Loudness of the channel mean; the encoder sees the chunk divided by it.
   double sum_sq = 0;
@@ -57,10 +58,11 @@ std::vector<float> EncodecModel::encode_chunk_embeddings(const float* chunk, std
   *scale = s;
   std::vector<float> normalized(chunk, chunk + length * channels);
   for (auto& v : normalized) v /= s;
-  return encoder_.forward(normalized.data(), length);
+  return encoder_.forward(normalized.data(), length, parallel);
 }
 
-EncodedAudio EncodecModel::encode(const float* audio, std::int64_t length, int n_q) const {
+EncodedAudio EncodecModel::encode(const float* audio, std::int64_t length, int n_q,
+                                  rt::Parallel* parallel) const {
   if (length <= 0) throw std::invalid_argument("cannot encode empty audio");
   const int channels = config_.audio_channels;
   for (std::int64_t i = 0; i < length * channels; ++i) {
@@ -77,17 +79,18 @@ EncodedAudio EncodecModel::encode(const float* audio, std::int64_t length, int n
   out.audio_length = length;
   for (const auto& span : chunk_spans(length)) {
     CodeChunk chunk;
-    const auto embeddings =
-        encode_chunk_embeddings(audio + span.offset * channels, span.length, &chunk.scale);
+    const auto embeddings = encode_chunk_embeddings(audio + span.offset * channels, span.length,
+                                                    &chunk.scale, parallel);
     chunk.frames = static_cast<std::int64_t>(embeddings.size()) / config_.hidden_size;
     chunk.codes.resize(static_cast<std::size_t>(n_q * chunk.frames));
-    quantizer_.encode(embeddings.data(), chunk.frames, n_q, chunk.codes.data());
+    quantizer_.encode(embeddings.data(), chunk.frames, n_q, chunk.codes.data(), parallel);
     out.chunks.push_back(std::move(chunk));
   }
   return out;
 }
 
-std::vector<float> EncodecModel::decode_chunk(const CodeChunk& chunk, int n_q) const {
+std::vector<float> EncodecModel::decode_chunk(const CodeChunk& chunk, int n_q,
+                                              rt::Parallel* parallel) const {
   if (static_cast<std::int64_t>(chunk.codes.size()) != n_q * chunk.frames) {
     throw std::invalid_argument("chunk holds " + std::to_string(chunk.codes.size()) +
                                 " codes, expected " + std::to_string(n_q) + " x " +
@@ -95,21 +98,23 @@ std::vector<float> EncodecModel::decode_chunk(const CodeChunk& chunk, int n_q) c
   }
   std::vector<float> embeddings(static_cast<std::size_t>(chunk.frames * quantizer_.dim()));
   quantizer_.decode(chunk.codes.data(), n_q, chunk.frames, embeddings.data());
-  auto audio = decoder_.forward(embeddings.data(), chunk.frames);
+  auto audio = decoder_.forward(embeddings.data(), chunk.frames, parallel);
   if (config_.normalize) {
     for (auto& v : audio) v *= chunk.scale;
   }
   return audio;
 }
 
-std::vector<float> EncodecModel::decode(const EncodedAudio& encoded) const {
+std::vector<float> EncodecModel::decode(const EncodedAudio& encoded, rt::Parallel* parallel) const {
   const int channels = config_.audio_channels;
   if (encoded.chunks.empty()) throw std::invalid_argument("no code chunks to decode");
   for (const auto& chunk : encoded.chunks) {
     quantizer_.validate(chunk.codes.data(), encoded.n_q, chunk.frames);
   }
   std::vector<std::vector<float>> frames;
-  for (const auto& chunk : encoded.chunks) frames.push_back(decode_chunk(chunk, encoded.n_q));
+  for (const auto& chunk : encoded.chunks) {
+    frames.push_back(decode_chunk(chunk, encoded.n_q, parallel));
+  }
 
   std::vector<float> out;
   if (frames.size() == 1) {

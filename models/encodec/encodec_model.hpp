@@ -7,6 +7,7 @@
 #include "models/encodec/rvq.hpp"
 #include "models/encodec/seanet.hpp"
 #include "rt/memory_budget.hpp"
+#include "rt/thread_team.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -50,16 +51,20 @@ class EncodecModel {
 
   // audio [length, channels] interleaved -> codes per chunk at `n_q` quantizers.
   // Throws std::invalid_argument for non-finite samples or an empty input.
-  EncodedAudio encode(const float* audio, std::int64_t length, int n_q) const;
+  // `parallel` (nullptr: the calling thread) splits the products; the result is bitwise the same
+  // for any number of threads.
+  EncodedAudio encode(const float* audio, std::int64_t length, int n_q,
+                      rt::Parallel* parallel = nullptr) const;
   // One chunk: the loudness scale (1 when the model does not normalize) and the encoder output
   // [frames, hidden] of the (normalized) chunk.
-  std::vector<float> encode_chunk_embeddings(const float* chunk, std::int64_t length,
-                                             float* scale) const;
+  std::vector<float> encode_chunk_embeddings(const float* chunk, std::int64_t length, float* scale,
+                                             rt::Parallel* parallel = nullptr) const;
   // Decodes every chunk, scales it and overlap-adds; returns [audio_length, channels]
   // (audio_length = 0: keep everything the chunks produce). Validates codes first.
-  std::vector<float> decode(const EncodedAudio& encoded) const;
+  std::vector<float> decode(const EncodedAudio& encoded, rt::Parallel* parallel = nullptr) const;
   // One chunk's audio [frames * hop, channels], scaled.
-  std::vector<float> decode_chunk(const CodeChunk& chunk, int n_q) const;
+  std::vector<float> decode_chunk(const CodeChunk& chunk, int n_q,
+                                  rt::Parallel* parallel = nullptr) const;
 
  private:
   EncodecConfig config_;

@@ -24,9 +24,11 @@ static_assert(kTileM * kTileK * 4 <= 128 * 1024 && kTileK * kTileN * 4 <= 128 * 
 
 }  // namespace
 
-void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
-          const float* B, std::int64_t ldb, bool b_transposed, float* C, std::int64_t ldc,
-          bool accumulate) {
+namespace {
+
+void gemm_serial(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
+                 const float* B, std::int64_t ldb, bool b_transposed, float* C, std::int64_t ldc,
+                 bool accumulate) {
   if (M <= 0 || N <= 0) return;
   if (!accumulate) {
     for (std::int64_t m = 0; m < M; ++m) std::fill(C + m * ldc, C + m * ldc + N, 0.0f);
@@ -67,13 +69,41 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::i
   }
 }
 
-void gemv_accumulate(std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
-                     const float* x, float* y) {
+void gemv_serial(std::int64_t N, std::int64_t K, const float* A, std::int64_t lda, const float* x,
+                 float* y) {
   if (N <= 0 || K <= 0) return;
   Eigen::Map<const RowMajor, 0, Stride> a(A, N, K, Stride(lda));
   Eigen::Map<const Eigen::VectorXf> v(x, K);
   Eigen::Map<Eigen::VectorXf> out(y, N);
   out.noalias() += a * v;
+}
+
+}  // namespace
+
+void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
+          const float* B, std::int64_t ldb, bool b_transposed, float* C, std::int64_t ldc,
+          bool accumulate, rt::Parallel* parallel) {
+  if (rt::parallel_size(parallel) <= 1 || M <= kTileM) {
+    gemm_serial(M, N, K, A, lda, B, ldb, b_transposed, C, ldc, accumulate);
+    return;
+  }
+  rt::parallel_for(parallel, static_cast<int>(M), static_cast<int>(kTileM),
+                   [&](int begin, int end, int) {
+                     gemm_serial(end - begin, N, K, A + begin * lda, lda, B, ldb, b_transposed,
+                                 C + begin * ldc, ldc, accumulate);
+                   });
+}
+
+void gemv_accumulate(std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
+                     const float* x, float* y, rt::Parallel* parallel) {
+  constexpr int kRows = 64;
+  if (rt::parallel_size(parallel) <= 1 || N <= kRows) {
+    gemv_serial(N, K, A, lda, x, y);
+    return;
+  }
+  rt::parallel_for(parallel, static_cast<int>(N), kRows, [&](int begin, int end, int) {
+    gemv_serial(end - begin, K, A + begin * lda, lda, x, y + begin);
+  });
 }
 
 }  // namespace earshot::encodec

@@ -2,6 +2,8 @@
 // inside gemm.cpp (its templates are heavy and other components include our headers).
 #pragma once
 
+#include "rt/thread_team.hpp"
+
 #include <cstdint>
 
 namespace earshot::encodec {
@@ -12,13 +14,18 @@ namespace earshot::encodec {
 // The product is computed in tiles small enough that Eigen's packing buffers stay on the stack
 // (below EIGEN_STACK_ALLOCATION_LIMIT), so a call never touches the heap: the streaming decoder
 // relies on this to run without allocating.
+//
+// With `parallel`, the rows are shared out in whole tiles (multiples of the row tile), so every
+// tile is the same Eigen call as on one thread: the result is bitwise identical for any number
+// of threads.
 void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
           const float* B, std::int64_t ldb, bool b_transposed, float* C, std::int64_t ldc,
-          bool accumulate);
+          bool accumulate, rt::Parallel* parallel = nullptr);
 
 // y[N] += A[N,K] * x[K], A row-major with leading dimension lda. One pass of dot products over
-// A's rows (the LSTM recurrence, one time step at a time). Allocates nothing.
+// A's rows (the LSTM recurrence, one time step at a time). Allocates nothing. With `parallel`
+// the rows are split in blocks of 64 (each row's dot product is unchanged).
 void gemv_accumulate(std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
-                     const float* x, float* y);
+                     const float* x, float* y, rt::Parallel* parallel = nullptr);
 
 }  // namespace earshot::encodec

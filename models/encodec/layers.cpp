@@ -21,11 +21,35 @@ inline float sigmoid(float x) {
 // Scalar expm1 (glibc, within 1 ulp) on purpose: torch's ELU is a 1-ulp expm1 too, and a
 // faster few-ulp variant (Kahan's formula on vectorized exp/log) perturbed the encoder output
 // enough to flip 24 kbps codes whose reference margin is just above 1e-4 (stage 27, frame 63).
-void elu_inplace(float* x, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (x[i] <= 0.0f) x[i] = std::expm1(x[i]);
+void elu_inplace(float* x, std::int64_t n, rt::Parallel* parallel) {
+  auto run = [x](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      if (x[i] <= 0.0f) x[i] = std::expm1(x[i]);
+    }
+  };
+  constexpr std::int64_t kMinPerThread = 1 << 14;  // below this the wake-up costs more
+  if (rt::parallel_size(parallel) <= 1 || n < 2 * kMinPerThread || n > INT32_MAX) {
+    run(0, n);
+    return;
   }
+  rt::parallel_for(parallel, static_cast<int>(n), 64, [&](int b, int e, int) { run(b, e); });
 }
+
+namespace {
+void add_bias(float* y, std::int64_t rows, int channels, const float* b, rt::Parallel* parallel) {
+  auto run = [&](int begin, int end, int) {
+    for (std::int64_t t = begin; t < end; ++t) {
+      float* row = y + t * channels;
+      for (int o = 0; o < channels; ++o) row[o] += b[o];
+    }
+  };
+  if (rt::parallel_size(parallel) <= 1 || rows * channels < (1 << 15)) {
+    run(0, static_cast<int>(rows), 0);
+    return;
+  }
+  rt::parallel_for(parallel, static_cast<int>(rows), 16, run);
+}
+}  // namespace
 
 void reflect_pad(const float* x, std::int64_t length, int channels, std::int64_t left,
                  std::int64_t right, std::vector<float>& out) {
@@ -83,12 +107,13 @@ std::int64_t Conv1d::workspace_floats() const {
   return std::max<std::int64_t>(kTileFloats, static_cast<std::int64_t>(kernel) * in_channels);
 }
 
-void Conv1d::valid(const float* xp, std::int64_t n_out, float* y, float* workspace) const {
+void Conv1d::valid(const float* xp, std::int64_t n_out, float* y, float* workspace,
+                   rt::Parallel* parallel) const {
   const std::int64_t k_in = static_cast<std::int64_t>(kernel) * in_channels;
   if (dilation == 1) {
     // Output t reads rows [t * stride, t * stride + kernel): one contiguous block.
     gemm(n_out, out_channels, k_in, xp, static_cast<std::int64_t>(stride) * in_channels,
-         weight.data(), out_channels, false, y, out_channels, false);
+         weight.data(), out_channels, false, y, out_channels, false, parallel);
   } else {
     const std::int64_t rows = std::max<std::int64_t>(1, workspace_floats() / k_in);
     for (std::int64_t t0 = 0; t0 < n_out; t0 += rows) {
@@ -102,17 +127,14 @@ void Conv1d::valid(const float* xp, std::int64_t n_out, float* y, float* workspa
         }
       }
       gemm(nt, out_channels, k_in, workspace, k_in, weight.data(), out_channels, false,
-           y + t0 * out_channels, out_channels, false);
+           y + t0 * out_channels, out_channels, false, parallel);
     }
   }
-  const float* b = bias.data();
-  for (std::int64_t t = 0; t < n_out; ++t) {
-    float* row = y + t * out_channels;
-    for (int o = 0; o < out_channels; ++o) row[o] += b[o];
-  }
+  add_bias(y, n_out, out_channels, bias.data(), parallel);
 }
 
-void Conv1d::forward(const float* x, std::int64_t length, std::vector<float>& y) const {
+void Conv1d::forward(const float* x, std::int64_t length, std::vector<float>& y,
+                     rt::Parallel* parallel) const {
   const std::int64_t extra = extra_padding(length);
   std::int64_t left = 0;
   std::int64_t right = 0;
@@ -129,7 +151,7 @@ void Conv1d::forward(const float* x, std::int64_t length, std::vector<float>& y)
   const std::int64_t n_out = output_length(length);
   y.assign(static_cast<std::size_t>(n_out * out_channels), 0.0f);
   std::vector<float> workspace(static_cast<std::size_t>(workspace_floats()));
-  valid(padded.data(), n_out, y.data(), workspace.data());
+  valid(padded.data(), n_out, y.data(), workspace.data(), parallel);
   if (!norm_weight.empty()) {
     group_norm_inplace(y.data(), n_out, out_channels, norm_weight.data(), norm_bias.data());
   }
@@ -147,36 +169,79 @@ std::int64_t ConvTranspose1d::tile_rows() const {
   return std::max<std::int64_t>(1, kTileFloats / per_row);
 }
 
-void ConvTranspose1d::accumulate(const float* x, std::int64_t length, float* full,
-                                 float* workspace) const {
-  const std::int64_t k_out = static_cast<std::int64_t>(kernel) * out_channels;
-  const std::int64_t rows = tile_rows();
-  for (std::int64_t t0 = 0; t0 < length; t0 += rows) {
-    const std::int64_t nt = std::min(rows, length - t0);
-    gemm(nt, k_out, in_channels, x + t0 * in_channels, in_channels, weight.data(), k_out, false,
-         workspace, k_out, false);
-    // col2im: input step t adds kernel rows starting at output row t * stride.
+namespace {
+
+// Input rows [t_begin, t_end) of a transposed convolution: product tile by tile, then col2im
+// (input step t adds `kernel` rows starting at output row t * stride). Rows at or beyond
+// `spill_row` go to `spill` (indexed from spill_row) instead of `full`.
+void transposed_range(const ConvTranspose1d& conv, const float* x, std::int64_t t_begin,
+                      std::int64_t t_end, float* full, float* tile, std::int64_t spill_row,
+                      float* spill) {
+  const std::int64_t out = conv.out_channels;
+  const std::int64_t k_out = static_cast<std::int64_t>(conv.kernel) * out;
+  const std::int64_t rows = conv.tile_rows();
+  for (std::int64_t t0 = t_begin; t0 < t_end; t0 += rows) {
+    const std::int64_t nt = std::min(rows, t_end - t0);
+    gemm(nt, k_out, conv.in_channels, x + t0 * conv.in_channels, conv.in_channels,
+         conv.weight.data(), k_out, false, tile, k_out, false);
     for (std::int64_t t = 0; t < nt; ++t) {
-      float* dst = full + (t0 + t) * stride * out_channels;
-      const float* src = workspace + t * k_out;
-      for (std::int64_t i = 0; i < k_out; ++i) dst[i] += src[i];
+      const std::int64_t row0 = (t0 + t) * conv.stride;
+      const float* src = tile + t * k_out;
+      for (std::int64_t j = 0; j < conv.kernel; ++j) {
+        const std::int64_t r = row0 + j;
+        float* dst = r < spill_row ? full + r * out : spill + (r - spill_row) * out;
+        for (std::int64_t o = 0; o < out; ++o) dst[o] += src[j * out + o];
+      }
     }
   }
 }
 
-void ConvTranspose1d::forward(const float* x, std::int64_t length, std::vector<float>& y) const {
+}  // namespace
+
+void ConvTranspose1d::accumulate(const float* x, std::int64_t length, float* full, float* workspace,
+                                 rt::Parallel* parallel) const {
+  const int workers = rt::parallel_size(parallel);
+  const std::int64_t never = INT64_MAX;
+  if (workers <= 1 || workers > 64 || length < 2 * tile_rows() || length > INT32_MAX) {
+    transposed_range(*this, x, 0, length, full, workspace, never, nullptr);
+    return;
+  }
+  const std::int64_t per = workspace_floats();
+  const std::int64_t tail = padding_total();  // rows a range spills past its own outputs
+  const std::int64_t out = out_channels;
+  std::int64_t ends[64] = {};
+  rt::parallel_for(parallel, static_cast<int>(length), static_cast<int>(tile_rows()),
+                   [&](int begin, int end, int w) {
+                     float* tile = workspace + w * per;
+                     float* spill = tile + tile_rows() * kernel * out;
+                     std::fill(spill, spill + tail * out, 0.0f);
+                     // The last range owns its tail (nothing follows it).
+                     const std::int64_t spill_row =
+                         end == length ? never : static_cast<std::int64_t>(end) * stride;
+                     transposed_range(*this, x, begin, end, full, tile, spill_row, spill);
+                     ends[w] = end;
+                   });
+  for (int w = 0; w < workers; ++w) {
+    const std::int64_t end = ends[w];
+    if (end <= 0 || end >= length) continue;
+    const float* spill = workspace + w * per + tile_rows() * kernel * out;
+    float* dst = full + end * stride * out;
+    for (std::int64_t i = 0; i < tail * out; ++i) dst[i] += spill[i];
+  }
+}
+
+void ConvTranspose1d::forward(const float* x, std::int64_t length, std::vector<float>& y,
+                              rt::Parallel* parallel) const {
   if (length == 0) {
     y.clear();
     return;
   }
   const std::int64_t full_len = (length - 1) * stride + kernel;
   std::vector<float> full(static_cast<std::size_t>(full_len * out_channels), 0.0f);
-  std::vector<float> workspace(static_cast<std::size_t>(workspace_floats()));
-  accumulate(x, length, full.data(), workspace.data());
-  const float* b = bias.data();
-  for (std::int64_t t = 0; t < full_len; ++t) {
-    for (int o = 0; o < out_channels; ++o) full[t * out_channels + o] += b[o];
-  }
+  std::vector<float> workspace(
+      static_cast<std::size_t>(workspace_floats() * rt::parallel_size(parallel)));
+  accumulate(x, length, full.data(), workspace.data(), parallel);
+  add_bias(full.data(), full_len, out_channels, bias.data(), parallel);
   if (!norm_weight.empty()) {
     group_norm_inplace(full.data(), full_len, out_channels, norm_weight.data(), norm_bias.data());
   }
@@ -188,7 +253,7 @@ void ConvTranspose1d::forward(const float* x, std::int64_t length, std::vector<f
 // ---- LSTM --------------------------------------------------------------------------------------
 
 void Lstm::forward(const float* x, std::int64_t length, float* y, float* h, float* c,
-                   float* workspace) const {
+                   float* workspace, rt::Parallel* parallel) const {
   const std::int64_t H = size;
   float* gates = workspace;                   // [length, 4H]
   float* inter = workspace + length * 4 * H;  // [length, H]: output of the current layer
@@ -197,13 +262,13 @@ void Lstm::forward(const float* x, std::int64_t length, float* y, float* h, floa
     float* hl = h + l * H;
     float* cl = c + l * H;
     // Input projections of every step at once, then the recurrence step by step.
-    gemm(length, 4 * H, H, input, H, w_ih[l].data(), H, true, gates, 4 * H, false);
+    gemm(length, 4 * H, H, input, H, w_ih[l].data(), H, true, gates, 4 * H, false, parallel);
     const float* b = bias[l].data();
     float* out = (l == layers - 1) ? y : inter;
     for (std::int64_t t = 0; t < length; ++t) {
       float* g = gates + t * 4 * H;
       for (std::int64_t i = 0; i < 4 * H; ++i) g[i] += b[i];
-      gemv_accumulate(4 * H, H, w_hh[l].data(), H, hl, g);
+      gemv_accumulate(4 * H, H, w_hh[l].data(), H, hl, g, parallel);
       float* ht = out + t * H;
       for (std::int64_t i = 0; i < H; ++i) {
         const float ig = sigmoid(g[i]);
@@ -223,12 +288,13 @@ void Lstm::forward(const float* x, std::int64_t length, float* y, float* h, floa
   for (std::int64_t i = 0; i < length * H; ++i) y[i] += x[i];
 }
 
-void Lstm::forward(const float* x, std::int64_t length, std::vector<float>& y) const {
+void Lstm::forward(const float* x, std::int64_t length, std::vector<float>& y,
+                   rt::Parallel* parallel) const {
   y.assign(static_cast<std::size_t>(length * size), 0.0f);
   std::vector<float> h(static_cast<std::size_t>(layers) * size, 0.0f);
   std::vector<float> c(h.size(), 0.0f);
   std::vector<float> workspace(static_cast<std::size_t>(workspace_floats(length)));
-  forward(x, length, y.data(), h.data(), c.data(), workspace.data());
+  forward(x, length, y.data(), h.data(), c.data(), workspace.data(), parallel);
 }
 
 }  // namespace earshot::encodec

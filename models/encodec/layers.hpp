@@ -7,6 +7,7 @@
 #pragma once
 
 #include "models/core/tensor.hpp"
+#include "rt/thread_team.hpp"
 
 #include <cstdint>
 #include <vector>
@@ -15,8 +16,8 @@ namespace earshot::encodec {
 
 using models::Tensor;
 
-// ELU with alpha 1, in place.
-void elu_inplace(float* x, std::int64_t n);
+// ELU with alpha 1, in place (elementwise: any split over threads gives the same bits).
+void elu_inplace(float* x, std::int64_t n, rt::Parallel* parallel = nullptr);
 
 // Reflect padding exactly as transformers' EncodecConv1d._pad1d: when the input is not longer
 // than the largest pad, it is first extended with zeros so that reflection is defined, and those
@@ -53,10 +54,13 @@ struct Conv1d {
 
   // Offline forward: pads (causal: all on the left, else split with the larger half on the left),
   // convolves, applies the group norm if any. x [length, in] -> y [output_length, out].
-  void forward(const float* x, std::int64_t length, std::vector<float>& y) const;
+  void forward(const float* x, std::int64_t length, std::vector<float>& y,
+               rt::Parallel* parallel = nullptr) const;
   // Convolution of an already padded input xp (at least (n_out - 1) * stride + effective_kernel
-  // rows) into y [n_out, out], bias included, no norm. Allocates nothing.
-  void valid(const float* xp, std::int64_t n_out, float* y, float* workspace) const;
+  // rows) into y [n_out, out], bias included, no norm. Allocates nothing. Bitwise the same for
+  // any number of threads (the product splits in whole row tiles).
+  void valid(const float* xp, std::int64_t n_out, float* y, float* workspace,
+             rt::Parallel* parallel = nullptr) const;
 };
 
 // ConvTranspose1d with transformers' EncodecConvTranspose1d trimming.
@@ -77,14 +81,24 @@ struct ConvTranspose1d {
   int padding_left() const { return padding_total() - padding_right(); }
   // Rows of the product tile; the workspace holds rows * kernel * out floats.
   std::int64_t tile_rows() const;
-  std::int64_t workspace_floats() const { return tile_rows() * kernel * out_channels; }
+  std::int64_t workspace_floats() const {
+    return tile_rows() * kernel * out_channels +
+           static_cast<std::int64_t>(padding_total()) * out_channels;
+  }
 
   // Offline forward: full transposed convolution, bias, group norm (before trimming, as the
   // reference does), then trim. x [length, in] -> y [length * stride, out].
-  void forward(const float* x, std::int64_t length, std::vector<float>& y) const;
+  void forward(const float* x, std::int64_t length, std::vector<float>& y,
+               rt::Parallel* parallel = nullptr) const;
   // Adds the bias-free contribution of x [length, in] to full [(length - 1) * stride + kernel,
-  // out]. Allocates nothing.
-  void accumulate(const float* x, std::int64_t length, float* full, float* workspace) const;
+  // out]. Allocates nothing. `workspace` holds workspace_floats() per thread of `parallel`.
+  // Threads take contiguous input ranges; the (kernel - stride) overlap rows a range spills into
+  // the next are added afterwards on the calling thread. An output row receives at most
+  // ceil(kernel / stride) contributions; with kernel <= 2 * stride (EnCodec: kernel = 2 * stride)
+  // that is two, whose float sum does not depend on order, so the result is bitwise the same for
+  // any number of threads.
+  void accumulate(const float* x, std::int64_t length, float* full, float* workspace,
+                  rt::Parallel* parallel = nullptr) const;
 };
 
 // Stacked LSTM with the SEANet skip connection: y = lstm(x) + x (PyTorch gate order i, f, g, o).
@@ -98,10 +112,13 @@ struct Lstm {
   std::int64_t workspace_floats(std::int64_t length) const { return length * 5 * size; }
   // x, y [length, size] (may not alias); h, c [layers, size] carry the state in and out.
   // Allocates nothing.
-  void forward(const float* x, std::int64_t length, float* y, float* h, float* c,
-               float* workspace) const;
+  // With `parallel`, the input projections split in row tiles and each step's recurrent
+  // product in row blocks: bitwise the same for any number of threads.
+  void forward(const float* x, std::int64_t length, float* y, float* h, float* c, float* workspace,
+               rt::Parallel* parallel = nullptr) const;
   // Offline: zero state, allocates its workspace.
-  void forward(const float* x, std::int64_t length, std::vector<float>& y) const;
+  void forward(const float* x, std::int64_t length, std::vector<float>& y,
+               rt::Parallel* parallel = nullptr) const;
 };
 
 }  // namespace earshot::encodec

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "models/encodec/weight_loader.hpp"
+#include "rt/thread_team.hpp"
 
 #include <cstdint>
 #include <span>
@@ -24,8 +25,15 @@ class ResidualVectorQuantizer {
     return embed_[q].data() + static_cast<std::int64_t>(code) * dim_;
   }
 
-  // x [frames, dim] -> codes [n_q, frames] (row q holds stage q's codes).
-  void encode(const float* x, std::int64_t frames, int n_q, std::int32_t* codes) const;
+  // x [frames, dim] -> codes [n_q, frames] (row q holds stage q's codes). With `parallel`, frames
+  // are shared out in whole tiles: the same decisions for any number of threads.
+  void encode(const float* x, std::int64_t frames, int n_q, std::int32_t* codes,
+              rt::Parallel* parallel = nullptr) const;
+  // Floats of workspace encode_frame_major needs for up to `frames` frames on one thread.
+  std::int64_t encode_workspace_floats(std::int64_t frames) const;
+  // Same decisions as `encode`, codes frame-major (codes[f * n_q + q]); allocates nothing.
+  void encode_frame_major(const float* x, std::int64_t frames, int n_q, std::int32_t* codes,
+                          float* workspace) const;
   // One stage's decision for one residual vector r [dim] (same formula as `encode`).
   int nearest(int q, const float* r) const;
   // codes [n_q, frames] -> out [frames, dim]. Throws std::out_of_range for a code outside the
@@ -38,6 +46,13 @@ class ResidualVectorQuantizer {
   int num_quantizers_ = 0;
   int codebook_size_ = 0;
   int dim_ = 0;
+  // Frames [begin, end) of residual [*, dim] (updated in place); the code of frame f, stage q
+  // goes to codes[q * q_stride + f * f_stride]. dots: tile x codebook_size floats.
+  void encode_range(float* residual, std::int64_t begin, std::int64_t end, int n_q,
+                    std::int32_t* codes, std::int64_t q_stride, std::int64_t f_stride,
+                    float* dots) const;
+  std::int64_t tile_frames() const;
+
   std::vector<Tensor> embed_;        // per stage [codebook_size, dim]
   std::vector<Tensor> embed_norms_;  // per stage [codebook_size]: |e_j|^2
 };

@@ -32,16 +32,16 @@ int ipow(int base, int exp) {
 
 }  // namespace
 
-void ResidualBlock::forward(const std::vector<float>& x, std::int64_t length,
-                            std::vector<float>& y) const {
+void ResidualBlock::forward(const std::vector<float>& x, std::int64_t length, std::vector<float>& y,
+                            rt::Parallel* parallel) const {
   std::vector<float> a = x;
-  elu_inplace(a.data(), static_cast<std::int64_t>(a.size()));
+  elu_inplace(a.data(), static_cast<std::int64_t>(a.size()), parallel);
   std::vector<float> b;
-  conv1.forward(a.data(), length, b);
-  elu_inplace(b.data(), static_cast<std::int64_t>(b.size()));
-  conv2.forward(b.data(), length, y);
+  conv1.forward(a.data(), length, b, parallel);
+  elu_inplace(b.data(), static_cast<std::int64_t>(b.size()), parallel);
+  conv2.forward(b.data(), length, y, parallel);
   if (has_shortcut) {
-    shortcut.forward(x.data(), length, a);
+    shortcut.forward(x.data(), length, a, parallel);
     for (std::size_t i = 0; i < y.size(); ++i) y[i] += a[i];
   } else {
     for (std::size_t i = 0; i < y.size(); ++i) y[i] += x[i];
@@ -77,23 +77,24 @@ SeanetEncoder SeanetEncoder::load(WeightLoader& loader, const EncodecConfig& c) 
   return enc;
 }
 
-std::vector<float> SeanetEncoder::forward(const float* audio, std::int64_t length) const {
+std::vector<float> SeanetEncoder::forward(const float* audio, std::int64_t length,
+                                          rt::Parallel* parallel) const {
   std::vector<float> x;
   std::vector<float> y;
-  first.forward(audio, length, x);
+  first.forward(audio, length, x, parallel);
   for (const auto& stage : stages) {
     for (const auto& block : stage.blocks) {
-      block.forward(x, length, y);
+      block.forward(x, length, y, parallel);
       x.swap(y);
     }
-    elu_inplace(x.data(), static_cast<std::int64_t>(x.size()));
-    stage.down.forward(x.data(), length, y);
+    elu_inplace(x.data(), static_cast<std::int64_t>(x.size()), parallel);
+    stage.down.forward(x.data(), length, y, parallel);
     length = stage.down.output_length(length);
     x.swap(y);
   }
-  lstm.forward(x.data(), length, y);
-  elu_inplace(y.data(), static_cast<std::int64_t>(y.size()));
-  last.forward(y.data(), length, x);
+  lstm.forward(x.data(), length, y, parallel);
+  elu_inplace(y.data(), static_cast<std::int64_t>(y.size()), parallel);
+  last.forward(y.data(), length, x, parallel);
   return x;
 }
 
@@ -125,25 +126,26 @@ SeanetDecoder SeanetDecoder::load(WeightLoader& loader, const EncodecConfig& c) 
   return dec;
 }
 
-std::vector<float> SeanetDecoder::forward(const float* embeddings, std::int64_t frames) const {
+std::vector<float> SeanetDecoder::forward(const float* embeddings, std::int64_t frames,
+                                          rt::Parallel* parallel) const {
   std::vector<float> x;
   std::vector<float> y;
   std::int64_t length = frames;
-  first.forward(embeddings, length, x);
-  lstm.forward(x.data(), length, y);
+  first.forward(embeddings, length, x, parallel);
+  lstm.forward(x.data(), length, y, parallel);
   x.swap(y);
   for (const auto& stage : stages) {
-    elu_inplace(x.data(), static_cast<std::int64_t>(x.size()));
-    stage.up.forward(x.data(), length, y);
+    elu_inplace(x.data(), static_cast<std::int64_t>(x.size()), parallel);
+    stage.up.forward(x.data(), length, y, parallel);
     length *= stage.up.stride;
     x.swap(y);
     for (const auto& block : stage.blocks) {
-      block.forward(x, length, y);
+      block.forward(x, length, y, parallel);
       x.swap(y);
     }
   }
-  elu_inplace(x.data(), static_cast<std::int64_t>(x.size()));
-  last.forward(x.data(), length, y);
+  elu_inplace(x.data(), static_cast<std::int64_t>(x.size()), parallel);
+  last.forward(x.data(), length, y, parallel);
   return y;
 }
 

@@ -23,7 +23,8 @@ struct ResidualBlock {
   bool has_shortcut = true;
 
   // Offline: x [length, C] -> y [length, C].
-  void forward(const std::vector<float>& x, std::int64_t length, std::vector<float>& y) const;
+  void forward(const std::vector<float>& x, std::int64_t length, std::vector<float>& y,
+               rt::Parallel* parallel = nullptr) const;
 };
 
 struct EncoderStage {
@@ -44,7 +45,8 @@ struct SeanetEncoder {
 
   static SeanetEncoder load(WeightLoader& loader, const EncodecConfig& config);
   // audio [length, channels] -> embeddings [ceil(length / hop), hidden].
-  std::vector<float> forward(const float* audio, std::int64_t length) const;
+  std::vector<float> forward(const float* audio, std::int64_t length,
+                             rt::Parallel* parallel = nullptr) const;
 };
 
 struct SeanetDecoder {
@@ -55,7 +57,8 @@ struct SeanetDecoder {
 
   static SeanetDecoder load(WeightLoader& loader, const EncodecConfig& config);
   // embeddings [frames, hidden] -> audio [frames * hop, channels].
-  std::vector<float> forward(const float* embeddings, std::int64_t frames) const;
+  std::vector<float> forward(const float* embeddings, std::int64_t frames,
+                             rt::Parallel* parallel = nullptr) const;
 };
 
 }  // namespace earshot::encodec

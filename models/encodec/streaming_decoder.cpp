@@ -23,8 +23,9 @@ struct StreamingDecoder::Stages {
 };
 
 StreamingDecoder::StreamingDecoder(const EncodecModel& model, rt::MemoryBudget& budget, int n_q,
-                                   std::int64_t max_frames_per_push)
+                                   std::int64_t max_frames_per_push, rt::Parallel* parallel)
     : model_(model),
+      parallel_(parallel),
       n_q_(n_q),
       channels_(model.config().audio_channels),
       max_frames_(max_frames_per_push),
@@ -49,24 +50,24 @@ StreamingDecoder::StreamingDecoder(const EncodecModel& model, rt::MemoryBudget& 
 
   std::int64_t rows = max_frames_per_push;
   s.embeddings = models::Tensor(budget, name, {rows, config.hidden_size});
-  s.first.prepare(dec.first, budget, name, rows);
+  s.first.prepare(dec.first, budget, name, rows, parallel);
   rows = s.first.max_out();
   note(rows, dec.first.out_channels);
-  s.lstm.prepare(dec.lstm, budget, name, rows);
+  s.lstm.prepare(dec.lstm, budget, name, rows, parallel);
   for (const auto& stage : dec.stages) {
     Stages::Up up;
-    up.up.prepare(stage.up, budget, name, rows);
+    up.up.prepare(stage.up, budget, name, rows, parallel);
     rows = up.up.max_out();
     note(rows, stage.up.out_channels);
     up.blocks.resize(stage.blocks.size());
     for (std::size_t b = 0; b < stage.blocks.size(); ++b) {
-      up.blocks[b].prepare(stage.blocks[b], budget, name, rows);
+      up.blocks[b].prepare(stage.blocks[b], budget, name, rows, parallel);
       rows = up.blocks[b].max_out();
       note(rows, stage.up.out_channels);
     }
     s.ups.push_back(std::move(up));
   }
-  s.last.prepare(dec.last, budget, name, rows);
+  s.last.prepare(dec.last, budget, name, rows, parallel);
   s.max_out_rows = s.last.max_out();
   note(s.max_out_rows, dec.last.out_channels);
   s.ping = models::Tensor(budget, name, {widest});
@@ -139,7 +140,7 @@ std::int64_t StreamingDecoder::run(std::int64_t frames, bool final, float* out) 
   std::swap(a, b);
   const auto& dec = model_.decoder();
   for (std::size_t i = 0; i < s.ups.size(); ++i) {
-    elu_inplace(a, n * dec.stages[i].up.in_channels);
+    elu_inplace(a, n * dec.stages[i].up.in_channels, parallel_);
     n = s.ups[i].up.process(a, n, b);
     std::swap(a, b);
     for (auto& block : s.ups[i].blocks) {
@@ -147,7 +148,7 @@ std::int64_t StreamingDecoder::run(std::int64_t frames, bool final, float* out) 
       std::swap(a, b);
     }
   }
-  elu_inplace(a, n * dec.last.in_channels);
+  elu_inplace(a, n * dec.last.in_channels, parallel_);
   n = s.last.process(a, n, final, out);
   samples_out_ += n;
   return n;

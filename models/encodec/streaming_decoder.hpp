@@ -43,8 +43,10 @@ class StreamingDecoder {
  public:
   // Throws std::invalid_argument for a non-causal model (48 kHz), n_q out of range or
   // max_frames_per_push < 1; BudgetExceeded if the state does not fit.
+  // `parallel` (nullptr: the calling thread) splits each push's products across a team; give
+  // one only to a decoder running on a worker thread (ThreadTeam::run waits).
   StreamingDecoder(const EncodecModel& model, rt::MemoryBudget& budget, int n_q,
-                   std::int64_t max_frames_per_push);
+                   std::int64_t max_frames_per_push, rt::Parallel* parallel = nullptr);
   ~StreamingDecoder();
   StreamingDecoder(const StreamingDecoder&) = delete;
   StreamingDecoder& operator=(const StreamingDecoder&) = delete;
@@ -75,6 +77,7 @@ class StreamingDecoder {
 
   struct Stages;
   const EncodecModel& model_;
+  rt::Parallel* parallel_;
   int n_q_;
   int channels_;
   std::int64_t max_frames_;

@@ -16,7 +16,8 @@ models::Tensor reserve(rt::MemoryBudget& budget, const std::string& name, std::i
 // ---- StreamingConv -----------------------------------------------------------------------------
 
 void StreamingConv::prepare(const Conv1d& conv, rt::MemoryBudget& budget, const std::string& name,
-                            std::int64_t max_in) {
+                            std::int64_t max_in, rt::Parallel* parallel) {
+  parallel_ = parallel;
   if (conv.stride != 1 || !conv.causal || !conv.norm_weight.empty()) {
     throw std::invalid_argument("streaming needs causal stride-1 convolutions without group norm");
   }
@@ -57,7 +58,7 @@ std::int64_t StreamingConv::process(const float* x, std::int64_t n, bool final, 
         }
       }
       const std::int64_t n_out = pending_;
-      conv_->valid(buf, n_out, y, workspace_.data());
+      conv_->valid(buf, n_out, y, workspace_.data(), parallel_);
       pending_ = 0;
       return n_out;
     } else {
@@ -65,7 +66,7 @@ std::int64_t StreamingConv::process(const float* x, std::int64_t n, bool final, 
     }
   }
   const std::int64_t n_out = pending_;
-  conv_->valid(buf, n_out, y, workspace_.data());
+  conv_->valid(buf, n_out, y, workspace_.data(), parallel_);
   // The last `pad` rows become the left context of the next block.
   std::memmove(buf, buf + n_out * C, sizeof(float) * pad_ * C);
   pending_ = 0;
@@ -75,14 +76,16 @@ std::int64_t StreamingConv::process(const float* x, std::int64_t n, bool final, 
 // ---- StreamingConvTranspose --------------------------------------------------------------------
 
 void StreamingConvTranspose::prepare(const ConvTranspose1d& conv, rt::MemoryBudget& budget,
-                                     const std::string& name, std::int64_t max_in) {
+                                     const std::string& name, std::int64_t max_in,
+                                     rt::Parallel* parallel) {
+  parallel_ = parallel;
   if (conv.padding_left() != 0 || !conv.norm_weight.empty()) {
     throw std::invalid_argument("streaming needs transposed convolutions trimmed on the right");
   }
   conv_ = &conv;
   max_in_ = max_in;
   acc_ = reserve(budget, name, max_in * conv.stride + conv.kernel - conv.stride, conv.out_channels);
-  workspace_ = reserve(budget, name, 1, conv.workspace_floats());
+  workspace_ = reserve(budget, name, rt::parallel_size(parallel), conv.workspace_floats());
   reset();
 }
 
@@ -95,7 +98,7 @@ std::int64_t StreamingConvTranspose::process(const float* x, std::int64_t n, flo
   const std::int64_t tail = conv_->kernel - conv_->stride;
   const std::int64_t n_out = n * conv_->stride;
   float* acc = acc_.data();
-  conv_->accumulate(x, n, acc, workspace_.data());
+  conv_->accumulate(x, n, acc, workspace_.data(), parallel_);
   // Rows before n * stride get no contribution from later inputs: they are final.
   const float* b = conv_->bias.data();
   for (std::int64_t t = 0; t < n_out; ++t) {
@@ -109,7 +112,8 @@ std::int64_t StreamingConvTranspose::process(const float* x, std::int64_t n, flo
 // ---- StreamingLstm -----------------------------------------------------------------------------
 
 void StreamingLstm::prepare(const Lstm& lstm, rt::MemoryBudget& budget, const std::string& name,
-                            std::int64_t max_in) {
+                            std::int64_t max_in, rt::Parallel* parallel) {
+  parallel_ = parallel;
   lstm_ = &lstm;
   h_ = reserve(budget, name, lstm.layers, lstm.size);
   c_ = reserve(budget, name, lstm.layers, lstm.size);
@@ -123,20 +127,22 @@ void StreamingLstm::reset() {
 }
 
 std::int64_t StreamingLstm::process(const float* x, std::int64_t n, float* y) {
-  if (n > 0) lstm_->forward(x, n, y, h_.data(), c_.data(), workspace_.data());
+  if (n > 0) lstm_->forward(x, n, y, h_.data(), c_.data(), workspace_.data(), parallel_);
   return n;
 }
 
 // ---- StreamingResidualBlock --------------------------------------------------------------------
 
 void StreamingResidualBlock::prepare(const ResidualBlock& block, rt::MemoryBudget& budget,
-                                     const std::string& name, std::int64_t max_in) {
+                                     const std::string& name, std::int64_t max_in,
+                                     rt::Parallel* parallel) {
+  parallel_ = parallel;
   if (block.conv2.kernel != 1 || (block.has_shortcut && block.shortcut.kernel != 1)) {
     throw std::invalid_argument("streaming needs kernel-1 residual projections");
   }
   block_ = &block;
   channels_ = block.conv1.in_channels;
-  conv1_.prepare(block.conv1, budget, name, max_in);
+  conv1_.prepare(block.conv1, budget, name, max_in, parallel);
   activated_ = reserve(budget, name, max_in, channels_);
   branch_ = reserve(budget, name, conv1_.max_out(), block.conv1.out_channels);
   shortcut_ = reserve(budget, name, conv1_.max_out(), channels_);
@@ -155,22 +161,93 @@ std::int64_t StreamingResidualBlock::process(const float* x, std::int64_t n, boo
   float* fifo = shortcut_.data();
   if (n > 0) {
     if (block_->has_shortcut) {
-      block_->shortcut.valid(x, n, fifo + fifo_rows_ * C, workspace_.data());
+      block_->shortcut.valid(x, n, fifo + fifo_rows_ * C, workspace_.data(), parallel_);
     } else {
       std::memcpy(fifo + fifo_rows_ * C, x, sizeof(float) * n * C);
     }
   }
   fifo_rows_ += n;
   std::memcpy(activated_.data(), x, sizeof(float) * n * C);
-  elu_inplace(activated_.data(), n * C);
+  elu_inplace(activated_.data(), n * C, parallel_);
   const std::int64_t m = conv1_.process(activated_.data(), n, final, branch_.data());
   if (m == 0) return 0;
-  elu_inplace(branch_.data(), m * block_->conv1.out_channels);
-  block_->conv2.valid(branch_.data(), m, y, workspace_.data());
+  elu_inplace(branch_.data(), m * block_->conv1.out_channels, parallel_);
+  block_->conv2.valid(branch_.data(), m, y, workspace_.data(), parallel_);
   for (std::int64_t i = 0; i < m * C; ++i) y[i] += fifo[i];
   std::memmove(fifo, fifo + m * C, sizeof(float) * (fifo_rows_ - m) * C);
   fifo_rows_ -= m;
   return m;
+}
+
+// ---- StreamingStridedConv ----------------------------------------------------------------------
+
+void StreamingStridedConv::prepare(const Conv1d& conv, rt::MemoryBudget& budget,
+                                   const std::string& name, std::int64_t max_in,
+                                   rt::Parallel* parallel) {
+  if (!conv.causal || conv.dilation != 1 || !conv.norm_weight.empty()) {
+    throw std::invalid_argument("streaming needs causal strided convolutions without group norm");
+  }
+  conv_ = &conv;
+  parallel_ = parallel;
+  pad_ = conv.padding_total();
+  max_in_ = max_in;
+  // Held after a push: fewer than `kernel` padded rows; then up to max_in new rows and, at the
+  // end, fewer than `stride` padding rows. Before the start: up to pad raw rows + max_in.
+  capacity_ = std::max<std::int64_t>(conv.kernel + max_in + conv.stride, 2 * pad_ + max_in + 1);
+  buffer_ = reserve(budget, name, capacity_, conv.in_channels);
+  reset();
+}
+
+std::int64_t StreamingStridedConv::max_out() const {
+  return (capacity_ - conv_->kernel) / conv_->stride + 1;
+}
+
+void StreamingStridedConv::reset() {
+  rows_ = 0;
+  total_in_ = 0;
+  started_ = false;
+}
+
+std::int64_t StreamingStridedConv::process(const float* x, std::int64_t n, bool final, float* y) {
+  const std::int64_t C = conv_->in_channels;
+  const std::int64_t K = conv_->kernel;
+  const std::int64_t S = conv_->stride;
+  float* buf = buffer_.data();
+  total_in_ += n;
+  if (!started_) {
+    std::memcpy(buf + (pad_ + rows_) * C, x, sizeof(float) * n * C);
+    rows_ += n;
+    if (rows_ < pad_ + 1) {
+      if (final && rows_ > 0) {
+        throw std::logic_error("streaming strided conv: stream shorter than its padding");
+      }
+      return 0;
+    }
+    // Reflection: padding row i is input row (pad - i).
+    for (std::int64_t i = 0; i < pad_; ++i) {
+      std::memcpy(buf + i * C, buf + (pad_ + pad_ - i) * C, sizeof(float) * C);
+    }
+    rows_ += pad_;
+    started_ = true;
+  } else {
+    std::memcpy(buf + rows_ * C, x, sizeof(float) * n * C);
+    rows_ += n;
+  }
+  if (final) {
+    // The extra right padding completes the last stride: reflection of the rows before the last.
+    const std::int64_t extra = (S - total_in_ % S) % S;
+    for (std::int64_t i = 0; i < extra; ++i) {
+      std::memcpy(buf + (rows_ + i) * C, buf + (rows_ - 2 - i) * C, sizeof(float) * C);
+    }
+    rows_ += extra;
+  }
+  if (rows_ < K) return 0;
+  const std::int64_t n_out = (rows_ - K) / S + 1;
+  conv_->valid(buf, n_out, y, nullptr, parallel_);
+  const std::int64_t consumed = n_out * S;
+  std::memmove(buf, buf + consumed * C, sizeof(float) * (rows_ - consumed) * C);
+  rows_ -= consumed;
+  return n_out;
 }
 
 }  // namespace earshot::encodec

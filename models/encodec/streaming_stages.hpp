@@ -17,7 +17,7 @@ namespace earshot::encodec {
 class StreamingConv {
  public:
   void prepare(const Conv1d& conv, rt::MemoryBudget& budget, const std::string& name,
-               std::int64_t max_in);
+               std::int64_t max_in, rt::Parallel* parallel = nullptr);
   std::int64_t max_out() const { return pad_ + max_in_; }
   std::int64_t pad() const { return pad_; }
   // Takes n rows; on `final`, also releases what the start still held. Returns rows written.
@@ -26,6 +26,7 @@ class StreamingConv {
 
  private:
   const Conv1d* conv_ = nullptr;
+  rt::Parallel* parallel_ = nullptr;
   std::int64_t pad_ = 0;
   std::int64_t max_in_ = 0;
   models::Tensor buffer_;  // [2 * pad + max_in, in]: rows [0, pad) left context, then pending
@@ -38,13 +39,14 @@ class StreamingConv {
 class StreamingConvTranspose {
  public:
   void prepare(const ConvTranspose1d& conv, rt::MemoryBudget& budget, const std::string& name,
-               std::int64_t max_in);
+               std::int64_t max_in, rt::Parallel* parallel = nullptr);
   std::int64_t max_out() const { return max_in_ * conv_->stride; }
   std::int64_t process(const float* x, std::int64_t n, float* y);
   void reset();
 
  private:
   const ConvTranspose1d* conv_ = nullptr;
+  rt::Parallel* parallel_ = nullptr;
   std::int64_t max_in_ = 0;
   models::Tensor acc_;  // [max_in * stride + kernel - stride, out]; rows [0, tail) carried over
   models::Tensor workspace_;
@@ -53,12 +55,13 @@ class StreamingConvTranspose {
 class StreamingLstm {
  public:
   void prepare(const Lstm& lstm, rt::MemoryBudget& budget, const std::string& name,
-               std::int64_t max_in);
+               std::int64_t max_in, rt::Parallel* parallel = nullptr);
   std::int64_t process(const float* x, std::int64_t n, float* y);
   void reset();
 
  private:
   const Lstm* lstm_ = nullptr;
+  rt::Parallel* parallel_ = nullptr;
   models::Tensor h_, c_, workspace_;
 };
 
@@ -67,13 +70,14 @@ class StreamingLstm {
 class StreamingResidualBlock {
  public:
   void prepare(const ResidualBlock& block, rt::MemoryBudget& budget, const std::string& name,
-               std::int64_t max_in);
+               std::int64_t max_in, rt::Parallel* parallel = nullptr);
   std::int64_t max_out() const { return conv1_.max_out(); }
   std::int64_t process(const float* x, std::int64_t n, bool final, float* y);
   void reset();
 
  private:
   const ResidualBlock* block_ = nullptr;
+  rt::Parallel* parallel_ = nullptr;
   int channels_ = 0;
   StreamingConv conv1_;
   models::Tensor activated_;  // [max_in, C]: ELU(x)
@@ -81,6 +85,33 @@ class StreamingResidualBlock {
   models::Tensor shortcut_;   // [max_out, C]: FIFO of shortcut rows not yet matched
   models::Tensor workspace_;
   std::int64_t fifo_rows_ = 0;
+};
+
+// A causal strided Conv1d (the encoder's downsampling, kernel 2r, stride r): reflect padding of
+// (effective kernel - stride) rows on the left at the start, and at the end the reference's
+// extra right padding (reflection of the last rows, completing the last stride). Output t is
+// determined once input row t * stride + kernel - pad - 1 has arrived.
+class StreamingStridedConv {
+ public:
+  void prepare(const Conv1d& conv, rt::MemoryBudget& budget, const std::string& name,
+               std::int64_t max_in, rt::Parallel* parallel = nullptr);
+  std::int64_t max_out() const;
+  std::int64_t pad() const { return pad_; }
+  // Takes n rows; on `final` the stream ends after them (the input must then have more than
+  // `pad` rows in all: shorter streams are the caller's to encode offline). Returns rows written.
+  std::int64_t process(const float* x, std::int64_t n, bool final, float* y);
+  void reset();
+
+ private:
+  const Conv1d* conv_ = nullptr;
+  rt::Parallel* parallel_ = nullptr;
+  std::int64_t pad_ = 0;
+  std::int64_t max_in_ = 0;
+  std::int64_t capacity_ = 0;
+  models::Tensor buffer_;  // padded rows not yet consumed (before the start: raw rows at `pad`)
+  std::int64_t rows_ = 0;  // padded rows held (started) or raw rows held (not started)
+  std::int64_t total_in_ = 0;
+  bool started_ = false;
 };
 
 }  // namespace earshot::encodec
