@@ -2,14 +2,15 @@
 // with openai/whisper's transcribe() logic (seek by timestamps, temperature fallback,
 // previous-text conditioning). Output as plain text, JSON (segments with token ids), SRT or VTT.
 #include "apps/command.hpp"
-#include "dsp/audio_file.hpp"
 #include "models/whisper/tokenizer.hpp"
+#include "models/whisper/whisper_mel_stream.hpp"
 #include "models/whisper/whisper_transcribe.hpp"
 #include "rt/memory_budget.hpp"
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -68,46 +69,108 @@ std::string strip(const std::string& s) {
   return s.substr(b, s.find_last_not_of(" \t\n\r") - b + 1);
 }
 
-void print_transcript(const TranscribeCli& o, const std::string& file, const ww::Transcript& t,
-                      bool many_files) {
-  if (o.format == "json") {
-    nlohmann::json doc;
-    if (many_files) doc["file"] = file;
-    doc["language"] = t.language;
-    doc["segments"] = nlohmann::json::array();
-    for (const auto& s : t.segments) {
-      doc["segments"].push_back({{"start", s.start},
-                                 {"end", s.end},
-                                 {"text", s.text},
-                                 {"tokens", s.tokens},
-                                 {"seek", s.seek},
-                                 {"temperature", s.temperature},
-                                 {"avg_logprob", s.avg_logprob},
-                                 {"compression_ratio", s.compression_ratio},
-                                 {"no_speech_prob", s.no_speech_prob}});
-    }
-    std::printf("%s\n", doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-    return;
+// Writes segments as they come (text, srt, vtt) or collects them for one JSON document, so
+// a long recording's output does not wait for its end.
+class TranscriptPrinter {
+ public:
+  TranscriptPrinter(const TranscribeCli& o, std::string file, bool many_files)
+      : o_(o), file_(std::move(file)), many_files_(many_files) {
+    if (o_.format == "vtt") std::printf("WEBVTT\n\n");
+    if (o_.format == "json") segments_ = nlohmann::json::array();
   }
-  if (o.format == "vtt") std::printf("WEBVTT\n\n");
-  int index = 1;
-  for (const auto& s : t.segments) {
+
+  void add(const ww::TranscriptSegment& s) {
+    if (o_.format == "json") {
+      segments_.push_back({{"start", s.start},
+                           {"end", s.end},
+                           {"text", s.text},
+                           {"tokens", s.tokens},
+                           {"seek", s.seek},
+                           {"temperature", s.temperature},
+                           {"avg_logprob", s.avg_logprob},
+                           {"compression_ratio", s.compression_ratio},
+                           {"no_speech_prob", s.no_speech_prob}});
+      return;
+    }
     const std::string text = strip(s.text);
-    if (text.empty()) continue;
-    if (o.format == "srt") {
-      std::printf("%d\n%s --> %s\n%s\n\n", index++, clock_time(s.start, ',').c_str(),
+    if (text.empty()) return;
+    if (o_.format == "srt") {
+      std::printf("%d\n%s --> %s\n%s\n\n", index_++, clock_time(s.start, ',').c_str(),
                   clock_time(s.end, ',').c_str(), text.c_str());
-    } else if (o.format == "vtt") {
+    } else if (o_.format == "vtt") {
       std::printf("%s --> %s\n%s\n\n", clock_time(s.start, '.').c_str(),
                   clock_time(s.end, '.').c_str(), text.c_str());
-    } else if (o.timestamps) {
+    } else if (o_.timestamps) {
       std::printf("[%s --> %s] %s\n", clock_time(s.start, '.').c_str(),
                   clock_time(s.end, '.').c_str(), text.c_str());
     } else {
       std::printf("%s\n", text.c_str());
     }
+    std::fflush(stdout);
   }
+
+  void finish(const std::string& language) {
+    if (o_.format != "json") return;
+    nlohmann::json doc;
+    if (many_files_) doc["file"] = file_;
+    doc["language"] = language;
+    doc["segments"] = std::move(segments_);
+    std::printf("%s\n", doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  }
+
+ private:
+  const TranscribeCli& o_;
+  std::string file_;
+  bool many_files_;
+  nlohmann::json segments_;
+  int index_ = 1;
+};
+
+// "12.3 s" / "4 min 05 s" / "1 h 02 min"
+std::string duration_text(double seconds) {
+  char buf[48];
+  const long long s = std::llround(std::max(seconds, 0.0));
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%lld s", s);
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%lld min %02lld s", s / 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lld h %02lld min", s / 3600, s / 60 % 60);
+  return buf;
 }
+
+// One self-overwriting line on stderr (only when stderr is a terminal): how much audio is done
+// and, once a window has been timed, the estimated time left.
+class Progress {
+ public:
+  explicit Progress(std::string file) : file_(std::move(file)), enabled_(isatty(STDERR_FILENO)) {}
+
+  void update(int frames_done, int frames_total) {
+    if (!enabled_ || frames_total <= 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (frames_done == 0) start_ = now;
+    const double fraction = static_cast<double>(frames_done) / frames_total;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    std::string eta = "ETA --";
+    if (frames_done > 0 && fraction < 1.0)
+      eta = "ETA " + duration_text(elapsed * (1.0 - fraction) / fraction);
+    else if (fraction >= 1.0)
+      eta = "done in " + duration_text(elapsed);
+    std::fprintf(stderr, "\r\033[K%s: %3.0f%% of %s, %s", file_.c_str(), 100.0 * fraction,
+                 duration_text(frames_total * 0.01).c_str(), eta.c_str());
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  ~Progress() {
+    if (shown_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  std::string file_;
+  bool enabled_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
 
 int run_transcribe(const TranscribeCli& o) {
   if (o.task != "transcribe" && o.task != "translate")
@@ -187,15 +250,20 @@ int run_transcribe(const TranscribeCli& o) {
   }
 
   for (const auto& file : o.files) {
-    const auto audio = dsp::read_audio_mono_16k(file);
-    if (audio.non_finite_replaced != 0)
+    // Streamed from disk window by window: memory does not grow with the recording's length.
+    ww::WhisperMelStream mel(file, model->config.n_mels);
+    if (mel.non_finite_replaced() != 0)
       std::fprintf(stderr, "earshot transcribe: warning: %zu NaN/Inf samples in %s read as 0\n",
-                   audio.non_finite_replaced, file.c_str());
-    const auto mel = ww::whisper_log_mel_padded(audio.samples, model->config.n_mels);
-    const int frames =
-        static_cast<int>(mel.size() / static_cast<std::size_t>(model->config.n_mels));
-    const auto transcript = transcriber.transcribe(mel, frames, t);
-    print_transcript(o, file, transcript, o.files.size() > 1);
+                   mel.non_finite_replaced(), file.c_str());
+    TranscriptPrinter printer(o, file, o.files.size() > 1);
+    std::string language;
+    {
+      Progress progress(file);
+      language = transcriber.transcribe(
+          mel, t, [&printer](ww::TranscriptSegment&& s) { printer.add(s); },
+          [&progress](int done, int total) { progress.update(done, total); });
+    }
+    printer.finish(language);
   }
   return 0;
 }
@@ -205,32 +273,61 @@ const RegisterCommand kTranscribe{Command{
     [](CLI::App& sub) -> RunFn {
       auto o = std::make_shared<TranscribeCli>();
       sub.add_option("--model", o->model,
-                     "Whisper model directory (config.json, model.safetensors)")
+                     "Whisper model directory as on the Hugging Face Hub (config.json, "
+                     "model.safetensors F32 or F16, tokenizer files)")
           ->required();
-      sub.add_option("files", o->files, "Audio files (any format libsndfile reads)")->required();
+      sub.add_option("files", o->files,
+                     "Audio files: any format, rate and channel count libsndfile reads "
+                     "(converted to 16 kHz mono; streamed from disk, any length)")
+          ->required();
       sub.add_option("--format", o->format, "Output: text, json, srt or vtt")
-          ->check(CLI::IsMember({"text", "json", "srt", "vtt"}));
-      sub.add_option("--language", o->language, "Language code (default: detect)");
-      sub.add_option("--task", o->task, "transcribe or translate (to English)")
-          ->check(CLI::IsMember({"transcribe", "translate"}));
-      sub.add_option("--temperature", o->temperature, "Sampling temperature of the first try");
+          ->check(CLI::IsMember({"text", "json", "srt", "vtt"}))
+          ->capture_default_str();
+      sub.add_option("--language", o->language,
+                     "Language code such as en, de, ja (default: detected from the first 30 s)");
+      sub.add_option("--task", o->task, "transcribe, or translate (to English)")
+          ->check(CLI::IsMember({"transcribe", "translate"}))
+          ->capture_default_str();
+      sub.add_option("--temperature", o->temperature,
+                     "Sampling temperature of the first try (0 = greedy / beam search)")
+          ->capture_default_str();
       sub.add_flag("--no-fallback", o->no_fallback,
-                   "Do not retry at higher temperatures (compression ratio > 2.4 or "
-                   "avg log-prob < -1)");
+                   "Do not retry at temperature +0.2 steps up to 1.0 when a window's text is "
+                   "too repetitive (compression ratio > 2.4) or unlikely (avg log-prob < -1)");
       sub.add_option("--max-tokens", o->max_tokens,
-                     "Most tokens sampled per 30 s window (default n_text_ctx / 2 = 224)");
-      sub.add_flag("--no-timestamps", o->no_timestamps, "Decode without timestamp tokens");
-      sub.add_flag("--timestamps", o->timestamps, "Text format: show [start --> end]");
-      sub.add_option("--beam-size", o->beam_size, "Beam search with this many beams (e.g. 5)");
-      sub.add_option("--best-of", o->best_of, "Candidates sampled when temperature > 0");
-      sub.add_option("--initial-prompt", o->initial_prompt, "Text to condition the first window");
+                     "Most tokens sampled per 30 s window (0 = n_text_ctx / 2, i.e. 224)")
+          ->capture_default_str();
+      sub.add_flag("--no-timestamps", o->no_timestamps,
+                   "Decode without timestamp tokens (one segment per 30 s window)");
+      sub.add_flag("--timestamps", o->timestamps, "Text format: prefix lines with [start --> end]");
+      sub.add_option("--beam-size", o->beam_size,
+                     "Beam search with this many beams at temperature 0 (0 = greedy; the "
+                     "reference CLI uses 5)")
+          ->capture_default_str();
+      sub.add_option("--best-of", o->best_of, "Candidates sampled when temperature > 0")
+          ->capture_default_str();
+      sub.add_option("--initial-prompt", o->initial_prompt,
+                     "Text to condition the first window on (names, spelling, style)");
       sub.add_flag("--no-condition-on-previous-text", o->no_condition,
-                   "Do not feed the previous window's text as the prompt");
+                   "Do not feed the previous window's text as the prompt (less looping, less "
+                   "consistency)");
       sub.add_option("--tokenizer", o->tokenizer,
-                     "Directory with tokenizer files (default: the model directory)");
-      sub.add_option("--budget-mb", o->budget_mb, "Memory budget in MiB (default: half of RAM)");
+                     "Directory with vocab.json + merges.txt or tokenizer.json (default: the "
+                     "model directory)");
+      sub.add_option("--budget-mb", o->budget_mb,
+                     "Memory budget in MiB for weights and workspaces (default: half of RAM)");
       sub.add_option("--threads", o->threads, "Compute threads (default: CPU cores, at most 8)")
           ->check(CLI::Range(1, 64));
+      sub.footer(
+          "Progress and the estimated time left are shown on stderr when it is a terminal.\n\n"
+          "Examples:\n"
+          "  earshot transcribe --model whisper-tiny talk.wav\n"
+          "  earshot transcribe --model whisper-base --language de --format srt interview.flac "
+          "> interview.srt\n"
+          "  earshot transcribe --model whisper-large-v3 --task translate --beam-size 5 "
+          "--format json lecture.ogg\n"
+          "  earshot transcribe --model whisper-tiny --tokenizer tokenizer-dir --format vtt "
+          "a.wav b.wav");
       return [o] { return run_transcribe(*o); };
     }}};
 

@@ -79,19 +79,28 @@ std::vector<std::pair<std::string, float>> WhisperTranscriber::detect_language(
   return decoding_.detect_language();
 }
 
-DecodingResult WhisperTranscriber::decode_with_fallback(const TranscribeOptions& o,
-                                                        DecodingOptions decode) {
-  DecodingResult result;
-  const std::vector<float> temps =
-      o.temperatures.empty() ? std::vector<float>{0.0f} : o.temperatures;
+void WhisperTranscriber::decode_with_fallback(const TranscribeOptions& o, DecodingOptions& decode,
+                                              DecodingResult& result) {
+  static constexpr float kGreedyOnly = 0.0f;
+  const std::span<const float> temps = o.temperatures.empty()
+                                           ? std::span<const float>(&kGreedyOnly, 1)
+                                           : std::span<const float>(o.temperatures);
+  // The options are changed in place and restored: copying them would copy the prompt.
+  const float temperature = decode.temperature;
+  const int beam_size = decode.beam_size;
+  const int best_of = decode.best_of;
   for (float t : temps) {
-    DecodingOptions opt = decode;
-    opt.temperature = t;
-    if (t > 0.0f)
-      opt.beam_size = 0;  // beam search only at temperature 0
-    else
-      opt.best_of = 1;  // best_of only when sampling
-    result = decoding_.decode(opt);
+    decode.temperature = t;
+    decode.beam_size = t > 0.0f ? 0 : beam_size;  // beam search only at temperature 0
+    decode.best_of = t > 0.0f ? best_of : 1;      // best_of only when sampling
+    try {
+      decoding_.decode_into(decode, result);
+    } catch (...) {
+      decode.temperature = temperature;
+      decode.beam_size = beam_size;
+      decode.best_of = best_of;
+      throw;
+    }
     bool needs_fallback = false;
     if (o.compression_ratio_threshold && result.compression_ratio > *o.compression_ratio_threshold)
       needs_fallback = true;  // too repetitive
@@ -102,29 +111,59 @@ DecodingResult WhisperTranscriber::decode_with_fallback(const TranscribeOptions&
       needs_fallback = false;  // silence: nothing better to find
     if (!needs_fallback) break;
   }
-  return result;
+  decode.temperature = temperature;
+  decode.beam_size = beam_size;
+  decode.best_of = best_of;
+}
+
+void WhisperTranscriber::decode_window_with_fallback(const float* mel_window,
+                                                     const TranscribeOptions& options,
+                                                     DecodingOptions& decode,
+                                                     DecodingResult& result) {
+  encode(mel_window);
+  decode_with_fallback(options, decode, result);
+}
+
+MelSpanSource::MelSpanSource(std::span<const float> mel, int n_mels, int n_frames)
+    : mel_(mel), n_mels_(n_mels), n_frames_(n_frames) {
+  if (n_frames < kFramesPerWindow ||
+      mel.size() != static_cast<std::size_t>(n_mels) * static_cast<std::size_t>(n_frames))
+    throw std::invalid_argument("whisper transcribe: mel must be [" + std::to_string(n_mels) +
+                                ", frames >= 3000] (audio + 30 s padding)");
+}
+
+void MelSpanSource::read(int seek, int size, float* window) {
+  if (seek < 0 || size < 0 || size > kFramesPerWindow || seek + size > n_frames_)
+    throw std::out_of_range("whisper transcribe: mel window out of range");
+  for (int m = 0; m < n_mels_; ++m)
+    std::memcpy(window + static_cast<std::size_t>(m) * kFramesPerWindow,
+                mel_.data() + static_cast<std::size_t>(m) * n_frames_ + seek,
+                sizeof(float) * static_cast<std::size_t>(size));
 }
 
 Transcript WhisperTranscriber::transcribe(std::span<const float> mel, int n_frames,
                                           const TranscribeOptions& o) {
+  MelSpanSource source(mel, model_.config.n_mels, n_frames);
+  Transcript transcript;
+  transcript.language = transcribe(source, o, [&transcript](TranscriptSegment&& s) {
+    transcript.segments.push_back(std::move(s));
+  });
+  return transcript;
+}
+
+std::string WhisperTranscriber::transcribe(MelWindowSource& source, const TranscribeOptions& o,
+                                           const SegmentSink& on_segment,
+                                           const ProgressSink& on_progress) {
   const WhisperConfig& c = model_.config;
   const SpecialTokenIds& ids = model_.tokens;
-  if (n_frames < kFramesPerWindow ||
-      mel.size() != static_cast<std::size_t>(c.n_mels) * static_cast<std::size_t>(n_frames))
-    throw std::invalid_argument("whisper transcribe: mel must be [" + std::to_string(c.n_mels) +
-                                ", frames >= 3000] (audio + 30 s padding)");
-  const int content_frames = n_frames - kFramesPerWindow;
+  const int content_frames = source.content_frames();
   float* window = window_.as<float>().data();
   // pad_or_trim: a slice of the mel, zero-padded (in the log-mel domain) to 3000 frames.
   auto load_window = [&](int seek, int size) {
     std::fill_n(window, static_cast<std::size_t>(c.n_mels) * kFramesPerWindow, 0.0f);
-    for (int m = 0; m < c.n_mels; ++m)
-      std::memcpy(window + static_cast<std::size_t>(m) * kFramesPerWindow,
-                  mel.data() + static_cast<std::size_t>(m) * n_frames + seek,
-                  sizeof(float) * static_cast<std::size_t>(size));
+    source.read(seek, size, window);
   };
 
-  Transcript transcript;
   DecodingOptions decode = o.decode;
   if (decode.language.empty()) {
     if (!ids.multilingual) {
@@ -137,31 +176,37 @@ Transcript WhisperTranscriber::transcribe(std::span<const float> mel, int n_fram
                         })->first;
     }
   }
-  transcript.language = decode.language;
 
   const int input_stride = c.n_mel_frames() / c.n_audio_ctx;  // 2 mel frames per token
   const double time_precision = input_stride * kHopSeconds;   // 0.02 s
-  std::vector<int> all_tokens(o.initial_prompt);
-  std::size_t prompt_reset_since = 0;
+  // The previous text: only its last n_text_ctx / 2 - 1 tokens can reach a prompt, so only
+  // those are kept (the reference keeps all; the decode is the same).
+  const std::size_t prompt_keep = static_cast<std::size_t>(std::max(c.n_text_ctx / 2 - 1, 0));
+  std::vector<int> previous(o.initial_prompt);
+  decode.prompt.reserve(static_cast<std::size_t>(c.n_text_ctx));
+  DecodingResult result;
+  std::vector<int> text_tokens;
   int seek = 0;
+  if (on_progress) on_progress(0, content_frames);
   while (seek < content_frames) {
     const double time_offset = seek * kHopSeconds;
     const int segment_size = std::min(kFramesPerWindow, content_frames - seek);
     const double segment_duration = segment_size * kHopSeconds;
     load_window(seek, segment_size);
-    encode(window);
-    decode.prompt.assign(all_tokens.begin() + static_cast<std::ptrdiff_t>(prompt_reset_since),
-                         all_tokens.end());
-    const DecodingResult result = decode_with_fallback(o, decode);
+    const std::size_t keep = std::min(previous.size(), prompt_keep);
+    decode.prompt.assign(previous.end() - static_cast<std::ptrdiff_t>(keep), previous.end());
+    decode_window_with_fallback(window, o, decode, result);
     const std::vector<int>& tokens = result.tokens;
 
+    bool skip = false;
     if (o.no_speech_threshold) {
-      bool skip = result.no_speech_prob > *o.no_speech_threshold;
+      skip = result.no_speech_prob > *o.no_speech_threshold;
       if (o.logprob_threshold && result.avg_logprob > *o.logprob_threshold) skip = false;
-      if (skip) {
-        seek += segment_size;  // silence: go to the next window
-        continue;
-      }
+    }
+    if (skip) {
+      seek += segment_size;  // silence: go to the next window
+      if (on_progress) on_progress(std::min(seek, content_frames), content_frames);
+      continue;
     }
 
     std::vector<TranscriptSegment> current;
@@ -170,7 +215,7 @@ Transcript WhisperTranscriber::transcribe(std::span<const float> mel, int n_fram
       s.seek = seek;
       s.start = start;
       s.end = end;
-      std::vector<int> text_tokens;
+      text_tokens.clear();
       for (int t : seg_tokens)
         if (t < ids.eot) text_tokens.push_back(t);
       if (text_decoder_) s.text = text_decoder_(text_tokens);
@@ -225,14 +270,20 @@ Transcript WhisperTranscriber::transcribe(std::span<const float> mel, int n_fram
         s.text.clear();
         s.tokens.clear();
       }
+    const bool reset_prompt = !o.condition_on_previous_text || result.temperature > 0.5f;
     for (auto& s : current) {
-      all_tokens.insert(all_tokens.end(), s.tokens.begin(), s.tokens.end());
-      transcript.segments.push_back(std::move(s));
+      if (!reset_prompt) {
+        previous.insert(previous.end(), s.tokens.begin(), s.tokens.end());
+        if (previous.size() > 2 * prompt_keep)  // bounded: drop what no prompt can reach
+          previous.erase(previous.begin(),
+                         previous.end() - static_cast<std::ptrdiff_t>(prompt_keep));
+      }
+      on_segment(std::move(s));
     }
-    if (!o.condition_on_previous_text || result.temperature > 0.5f)
-      prompt_reset_since = all_tokens.size();
+    if (reset_prompt) previous.clear();
+    if (on_progress) on_progress(std::min(seek, content_frames), content_frames);
   }
-  return transcript;
+  return decode.language;
 }
 
 }  // namespace earshot::models::whisper

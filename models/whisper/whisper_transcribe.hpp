@@ -14,6 +14,7 @@
 #include "models/whisper/whisper_decoding.hpp"
 #include "models/whisper/whisper_encoder.hpp"
 
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -48,6 +49,35 @@ struct Transcript {
   std::vector<TranscriptSegment> segments;
 };
 
+// The normalised log-mel of a recording (+ 30 s of padding), served one window at a time.
+class MelWindowSource {
+ public:
+  virtual ~MelWindowSource() = default;
+  // Frames of the recording itself (without the padding).
+  virtual int content_frames() const = 0;
+  // Frames [seek, seek + size) into `window` rows of 3000 floats ([n_mels][3000]); size <= 3000
+  // and seek + size <= content_frames() + 3000. Only `size` frames per row are written.
+  virtual void read(int seek, int size, float* window) = 0;
+};
+
+// A whole mel in memory: [n_mels, n_frames] from whisper_log_mel_padded.
+class MelSpanSource final : public MelWindowSource {
+ public:
+  MelSpanSource(std::span<const float> mel, int n_mels, int n_frames);
+  int content_frames() const override { return n_frames_ - 3000; }
+  void read(int seek, int size, float* window) override;
+
+ private:
+  std::span<const float> mel_;
+  int n_mels_;
+  int n_frames_;
+};
+
+// Receives each finished segment as soon as its window is decoded.
+using SegmentSink = std::function<void(TranscriptSegment&&)>;
+// After each window: mel frames done of the total (for progress and ETA).
+using ProgressSink = std::function<void(int frames_done, int frames_total)>;
+
 // log_mel_spectrogram(audio, n_mels, padding=480000): [n_mels, frames], frames =
 // (audio.size() + 480000) / 160, normalised over the whole padded recording.
 std::vector<float> whisper_log_mel_padded(std::span<const float> audio_16k, int n_mels);
@@ -67,13 +97,24 @@ class WhisperTranscriber {
 
   // mel: [n_mels, n_frames] from whisper_log_mel_padded (the last 3000 frames are padding).
   Transcript transcribe(std::span<const float> mel, int n_frames, const TranscribeOptions& options);
+  // The same over any window source, handing segments to `on_segment` as they are decoded (so
+  // a long recording's transcript need not be held). Returns the language.
+  std::string transcribe(MelWindowSource& source, const TranscribeOptions& options,
+                         const SegmentSink& on_segment, const ProgressSink& on_progress = {});
+  // Encoder + decode with temperature fallback of one mel window [n_mels, 3000] into `result`
+  // (transcribe()'s per-window step). `decode`'s temperature, beam_size and best_of are
+  // changed during the call and restored. Without a text decoder this allocates nothing once
+  // `result` has grown.
+  void decode_window_with_fallback(const float* mel_window, const TranscribeOptions& options,
+                                   DecodingOptions& decode, DecodingResult& result);
   // The decode of one 30 s mel window [n_mels, 3000] (encoder + decode), for tests and tools.
   DecodingResult decode_window(const float* mel_window, const DecodingOptions& options);
   // Language probabilities of one mel window.
   std::vector<std::pair<std::string, float>> detect_language(const float* mel_window);
 
  private:
-  DecodingResult decode_with_fallback(const TranscribeOptions& options, DecodingOptions decode);
+  void decode_with_fallback(const TranscribeOptions& options, DecodingOptions& decode,
+                            DecodingResult& result);
   void encode(const float* mel_window);
 
   const WhisperModel& model_;
