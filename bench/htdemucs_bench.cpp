@@ -1,28 +1,45 @@
 // Full-size HTDemucs (channels 48, bottom_channels 512, segment 39/5 s = 343980 samples, the
 // pretrained htdemucs architecture, ~42M parameters) with random weights built in memory.
 //
-// Reports, for one 7.8 s segment: the FLOP count (2 x multiply-adds of every conv, transposed
-// conv and matrix product), seconds per segment, the real-time factor, GFLOP/s per stage next
-// to the single-thread Eigen sgemm peak measured in the same run, and the peak RSS.
+// Reports, for one 7.8 s segment (issue 4, "Speed and memory"):
+//  - the FLOP count per stage (2 x multiply-adds of every conv, transposed conv and matrix
+//    product) and the floor it implies at the sgemm peak;
+//  - the single-thread sgemm peak (Eigen's kernel on a 1024^3 product, the same kernel the
+//    model uses), measured in this process between the model runs, in thread CPU time;
+//  - one thread: thread CPU seconds per segment and per stage, GFLOP/s and % of that peak;
+//  - N threads (an rt::ThreadTeam): wall seconds and process CPU seconds per segment, the
+//    real-time factor, and whether live separation (overlap 0.25: one segment per 0.75
+//    segment of audio) keeps up;
+//  - peak RSS of a fresh process that builds the model and separates one segment
+//    (VmHWM; this binary re-runs itself with --rss-child), next to the budget;
+//  - the PyTorch CPU reference of the issue (16-18 CPU-seconds, 1.5 GB peak RSS per segment on
+//    the 2-core machine) and the speed-up against it.
+// The machine may be shared: ratios within one run (stage GFLOP/s / sgemm peak, both thread
+// CPU time) are the robust numbers; the load average is printed before and after.
 //
-//   earshot_htdemucs_bench [--benchmark_filter=...]   (segment runs are slow: ~seconds each)
+//   earshot_htdemucs_bench [--threads 1,2] [--iterations 2]
 #include "models/core/half.hpp"
 #include "models/core/safetensors.hpp"
 #include "models/htdemucs/htdemucs.hpp"
 #include "models/htdemucs/ops.hpp"
 #include "rt/memory_budget.hpp"
+#include "rt/thread_team.hpp"
 
-#include <benchmark/benchmark.h>
-#include <sys/resource.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -90,124 +107,299 @@ std::vector<std::byte> random_weights(const HTDemucsConfig& c, std::size_t& para
   return image;
 }
 
+double clock_s(clockid_t id) {
+  timespec t{};
+  clock_gettime(id, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+double thread_cpu() {
+  return clock_s(CLOCK_THREAD_CPUTIME_ID);
+}
+double process_cpu() {
+  return clock_s(CLOCK_PROCESS_CPUTIME_ID);
+}
+double wall() {
+  return clock_s(CLOCK_MONOTONIC);
+}
+
+std::string load_average() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  f >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+// VmHWM (peak resident set) of this process, MiB.
 double peak_rss_mib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux: KiB
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0.0;
 }
 
-// The single-thread Eigen sgemm peak, on a square product big enough to be compute-bound.
-double g_sgemm_gflops = 0.0;
-
-void BM_SgemmPeak(benchmark::State& state) {
-  const int n = static_cast<int>(state.range(0));
-  std::vector<float> a(static_cast<std::size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size());
-  for (auto _ : state) {
-    gemm(false, false, n, n, n, a.data(), n, b.data(), n, c.data(), n, 0.0f);
-    benchmark::DoNotOptimize(c.data());
+// Best of a few 1024^3 products through the model's gemm() (packing into a GemmWorkspace, as
+// forward() does), in thread CPU time.
+class SgemmPeak {
+ public:
+  SgemmPeak() : a_(kN * kN, 0.5f), b_(a_.size(), 0.25f), c_(a_.size()), ws_mem_(floats()) {}
+  double measure(int reps = 3) {
+    GemmWorkspace ws(aligned());
+    GemmWorkspace::Scope scope(ws);
+    for (int r = 0; r < reps; ++r) {
+      const double t0 = thread_cpu();
+      gemm(false, false, kN, kN, kN, a_.data(), kN, b_.data(), kN, c_.data(), kN, 0.0f);
+      const double dt = thread_cpu() - t0;
+      best_ = std::max(best_, 2.0 * kN * kN * kN * 1e-9 / dt);
+    }
+    return best_;
   }
-  const double flops = 2.0 * n * n * n;
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
-BENCHMARK(BM_SgemmPeak)->Arg(1024)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+  double best() const { return best_; }
 
-// Times the intervals between the model's stage taps.
+ private:
+  static constexpr int kN = 1024;
+  static std::size_t floats() {
+    return static_cast<std::size_t>(GemmWorkspace::floats_needed()) + 16;
+  }
+  float* aligned() {
+    auto p = reinterpret_cast<std::uintptr_t>(ws_mem_.data());
+    return reinterpret_cast<float*>((p + 63) & ~std::uintptr_t{63});
+  }
+  std::vector<float> a_, b_, c_, ws_mem_;
+  double best_ = 0.0;
+};
+
+// Per-stage time between the model's taps, in thread CPU time of the forward()'s thread (one
+// thread) or in wall time (a team: the other workers' CPU time is not this thread's).
 class StageTimer : public Probe {
  public:
-  void start() { last_ = Clock::now(); }
+  explicit StageTimer(bool cpu) : cpu_(cpu) {}
+  void start() { last_ = now(); }
   void tap(std::string_view stage, std::span<const float>) override {
-    const auto now = Clock::now();
-    seconds[std::string(stage)] += std::chrono::duration<double>(now - last_).count();
-    last_ = Clock::now();
+    const double t = now();
+    seconds[std::string(stage)] += t - last_;
+    last_ = now();
   }
   std::map<std::string, double> seconds;
 
  private:
-  using Clock = std::chrono::steady_clock;
-  Clock::time_point last_;
+  double now() const { return cpu_ ? thread_cpu() : wall(); }
+  bool cpu_;
+  double last_ = 0.0;
 };
 
-void BM_HTDemucsSegment(benchmark::State& state) {
-  const HTDemucsConfig config = full_size_config();
-  rt::MemoryBudget budget(std::size_t{4} << 30);
+struct Built {
+  std::unique_ptr<rt::MemoryBudget> budget;
   std::unique_ptr<HTDemucs> model;
   std::size_t params = 0;
-  {
-    auto image = random_weights(config, params);
-    auto file = models::SafetensorsFile::from_bytes(image, "random full-size htdemucs");
-    model = std::make_unique<HTDemucs>(config, file, budget);
-  }
-  const std::int64_t L = model->segment_length();
-  std::vector<float> mix(2 * static_cast<std::size_t>(L)), out(8 * static_cast<std::size_t>(L));
+};
+
+Built build(rt::Parallel* team) {
+  Built b;
+  const HTDemucsConfig config = full_size_config();
+  b.budget = std::make_unique<rt::MemoryBudget>(std::size_t{4} << 30);
+  auto image = random_weights(config, b.params);
+  auto file = models::SafetensorsFile::from_bytes(image, "random full-size htdemucs");
+  b.model = std::make_unique<HTDemucs>(config, file, *b.budget, "htdemucs", nullptr, team);
+  return b;
+}
+
+std::vector<float> random_mix(std::int64_t L) {
+  std::vector<float> mix(2 * static_cast<std::size_t>(L));
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> uni(-0.5f, 0.5f);
   for (float& v : mix) v = uni(rng);
-
-  StageTimer timer;
-  model->set_probe(&timer);
-  for (auto _ : state) {
-    timer.start();
-    model->forward(mix.data(), L, out.data());
-    benchmark::DoNotOptimize(out.data());
-  }
-  const auto costs = model->stage_costs();
-  double total_flops = 0.0;
-  for (const auto& s : costs) total_flops += s.flops;
-  const double iters = static_cast<double>(state.iterations());
-  double total_s = 0.0;
-  for (const auto& [name, s] : timer.seconds) total_s += s;
-  total_s /= iters;
-  const double audio_s = static_cast<double>(L) / config.samplerate;
-  state.counters["params_M"] = static_cast<double>(params) * 1e-6;
-  state.counters["GFLOP_per_segment"] = total_flops * 1e-9;
-  state.counters["s_per_segment"] = total_s;
-  state.counters["realtime_factor"] = audio_s / total_s;
-  // Live separation (overlap 0.25) must finish one segment per stride of audio; this forward
-  // is single-threaded, so a margin above 1 means one core keeps up.
-  const double stride_s = 0.75 * audio_s;
-  state.counters["live_margin_1core"] = stride_s / total_s;
-  state.counters["GFLOP/s"] = total_flops * 1e-9 / total_s;
-  state.counters["peak_RSS_MiB"] = peak_rss_mib();
-  state.counters["budget_MiB"] = static_cast<double>(budget.peak()) / (1 << 20);
-  if (g_sgemm_gflops > 0) {
-    state.counters["sgemm_peak_GFLOP/s"] = g_sgemm_gflops;
-    state.counters["floor_s_at_peak"] = total_flops * 1e-9 / g_sgemm_gflops;
-  }
-  std::fprintf(stderr, "\nHTDemucs full size: %.1fM params, %.1f GFLOP per %.2f s segment\n",
-               params * 1e-6, total_flops * 1e-9, audio_s);
-  std::fprintf(stderr, "live (overlap 0.25): %.2f s of compute per %.2f s stride on one core: %s\n",
-               total_s, stride_s, total_s < stride_s ? "one core keeps up" : "needs more cores");
-  std::fprintf(stderr, "%-18s %10s %9s %9s %8s\n", "stage", "GFLOP", "ms", "GFLOP/s", "% peak");
-  for (const auto& s : costs) {
-    const double sec = timer.seconds[s.name] / iters;
-    const double rate = sec > 0 ? s.flops * 1e-9 / sec : 0.0;
-    std::fprintf(stderr, "%-18s %10.2f %9.1f %9.1f %7.0f%%\n", s.name.c_str(), s.flops * 1e-9,
-                 sec * 1e3, rate, g_sgemm_gflops > 0 ? 100.0 * rate / g_sgemm_gflops : 0.0);
-  }
+  return mix;
 }
-BENCHMARK(BM_HTDemucsSegment)->Unit(benchmark::kSecond)->Iterations(2)->UseRealTime();
 
-// Runs the sgemm benchmark first to know the peak, then the model.
-class PeakReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& r : runs) {
-      if (r.benchmark_name().rfind("BM_SgemmPeak", 0) == 0) {
-        auto it = r.counters.find("GFLOP/s");
-        if (it != r.counters.end()) g_sgemm_gflops = it->second.value;
-      }
-    }
-    ConsoleReporter::ReportRuns(runs);
+// --rss-child N: build with N threads, separate one segment, print "<VmHWM MiB> <budget MiB>".
+int rss_child(int threads) {
+  std::unique_ptr<rt::ThreadTeam> team;
+  if (threads > 1) team = std::make_unique<rt::ThreadTeam>(threads);
+  Built b = build(team.get());
+  const std::int64_t L = b.model->segment_length();
+  auto mix = random_mix(L);
+  std::vector<float> out(8 * static_cast<std::size_t>(L));
+  b.model->forward(mix.data(), L, out.data());
+  std::printf("%.1f %.1f\n", peak_rss_mib(), static_cast<double>(b.budget->peak()) / (1 << 20));
+  return 0;
+}
+
+// Runs this binary with --rss-child and reads its answer.
+bool measure_rss(const char* self, int threads, double& rss, double& budget) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&actions, fds[0]);
+  const std::string n = std::to_string(threads);
+  char* argv[] = {const_cast<char*>(self), const_cast<char*>("--rss-child"),
+                  const_cast<char*>(n.c_str()), nullptr};
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, self, &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    return false;
   }
+  std::string text;
+  char buf[256];
+  for (ssize_t got; (got = read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, got);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  std::istringstream in(text);
+  return static_cast<bool>(in >> rss >> budget) && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+struct RunResult {
+  double seconds = 0.0;                 // per segment: thread CPU (1 thread) or wall (team)
+  double process_cpu = 0.0;             // per segment, all threads
+  std::map<std::string, double> stage;  // per segment
 };
+
+RunResult run_model(HTDemucs& model, int iterations, bool cpu_clock, SgemmPeak& peak) {
+  const std::int64_t L = model.segment_length();
+  auto mix = random_mix(L);
+  std::vector<float> out(8 * static_cast<std::size_t>(L));
+  StageTimer timer(cpu_clock);
+  model.forward(mix.data(), L, out.data());  // warm-up (FFTW plans, page faults)
+  model.set_probe(&timer);
+  RunResult r;
+  for (int i = 0; i < iterations; ++i) {
+    peak.measure(1);  // interleaved: the peak sees the same machine state as the model
+    const double p0 = process_cpu();
+    timer.start();
+    model.forward(mix.data(), L, out.data());
+    r.process_cpu += process_cpu() - p0;
+  }
+  model.set_probe(nullptr);
+  peak.measure(1);
+  for (const auto& [name, s] : timer.seconds) {
+    r.stage[name] = s / iterations;
+    r.seconds += s / iterations;
+  }
+  r.process_cpu /= iterations;
+  return r;
+}
+
+std::vector<int> parse_list(const std::string& s) {
+  std::vector<int> v;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) v.push_back(std::stoi(item));
+  return v;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  PeakReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
+  std::vector<int> thread_counts = {1, 2};
+  int iterations = 2;
+  bool rss = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--rss-child" && i + 1 < argc) return rss_child(std::stoi(argv[i + 1]));
+    if (a == "--threads" && i + 1 < argc) {
+      thread_counts = parse_list(argv[++i]);
+    } else if (a == "--no-rss") {
+      rss = false;
+    } else if (a == "--iterations" && i + 1 < argc) {
+      iterations = std::max(1, std::stoi(argv[++i]));
+    } else {
+      std::fprintf(stderr, "usage: %s [--threads 1,2] [--iterations 2] [--no-rss]\n", argv[0]);
+      return 2;
+    }
+  }
+  const HTDemucsConfig config = full_size_config();
+  const double audio_s = static_cast<double>(config.training_length()) / config.samplerate;
+  const double stride_s = 0.75 * audio_s;  // live: overlap 0.25
+  std::printf("HTDemucs full size, random weights; load average at start: %s; %ld CPUs online\n",
+              load_average().c_str(), sysconf(_SC_NPROCESSORS_ONLN));
+
+  // Peak memory first, each in a fresh process (before this one holds models or threads).
+  for (int t : thread_counts) {
+    if (!rss) break;
+    double rss_mib = 0, budget = 0;
+    if (measure_rss("/proc/self/exe", t, rss_mib, budget))
+      std::printf(
+          "peak RSS, one segment, %d thread(s), fresh process: %.0f MiB (budget %.0f MiB)\n", t,
+          rss_mib, budget);
+    else
+      std::printf("peak RSS, %d thread(s): child process failed\n", t);
+  }
+
+  SgemmPeak peak;
+  peak.measure(3);
+  std::vector<StageCost> costs;
+  double total_flops = 0.0;
+  std::size_t params = 0;
+  std::map<int, RunResult> results;
+  for (int t : thread_counts) {
+    std::unique_ptr<rt::ThreadTeam> team;
+    if (t > 1) team = std::make_unique<rt::ThreadTeam>(t);
+    Built b = build(team.get());
+    if (costs.empty()) {
+      costs = b.model->stage_costs();
+      for (const auto& s : costs) total_flops += s.flops;
+      params = b.params;
+    }
+    results[t] = run_model(*b.model, iterations, /*cpu_clock=*/t == 1, peak);
+  }
+  const double P = peak.best();
+  const double G = total_flops * 1e-9;
+  std::printf("%.1fM parameters, %.1f GFLOP per %.2f s segment\n", params * 1e-6, G, audio_s);
+  std::printf("sgemm peak (1 thread, 1024^3, thread CPU time, best in this run): %.1f GFLOP/s\n",
+              P);
+  std::printf("floor at that peak: %.2f s per segment on 1 core, %.2f s on 2 cores\n", G / P,
+              G / P / 2);
+
+  std::printf("\n%-18s %8s", "stage", "GFLOP");
+  for (int t : thread_counts)
+    std::printf(t == 1 ? " | %9s %8s %6s" : " | %9s %8s",
+                t == 1 ? "1t cpu ms" : (std::to_string(t) + "t wall ms").c_str(), "GFLOP/s",
+                "%peak");
+  std::printf("\n");
+  for (const auto& s : costs) {
+    std::printf("%-18s %8.2f", s.name.c_str(), s.flops * 1e-9);
+    for (int t : thread_counts) {
+      const double sec = results[t].stage[s.name];
+      const double rate = sec > 0 ? s.flops * 1e-9 / sec : 0.0;
+      if (t == 1)
+        std::printf(" | %9.1f %8.1f %5.0f%%", sec * 1e3, rate, 100.0 * rate / P);
+      else
+        std::printf(" | %9.1f %8.1f", sec * 1e3, rate);
+    }
+    std::printf("\n");
+  }
+  std::printf("\n");
+  for (int t : thread_counts) {
+    const RunResult& r = results[t];
+    const double cpu = r.process_cpu;
+    std::printf(
+        "%d thread(s): %.2f s per segment (%s), %.2f CPU-s, real-time factor %.2f, %.1f GFLOP/s "
+        "(%.0f%% of %d x peak); PyTorch 16-18 CPU-s: %.1f-%.1fx fewer CPU-s; live (%.2f s "
+        "stride): %s\n",
+        t, r.seconds, t == 1 ? "thread CPU" : "wall", cpu, audio_s / r.seconds, G / r.seconds,
+        100.0 * G / r.seconds / (P * t), t, 16.0 / cpu, 18.0 / cpu, stride_s,
+        r.seconds < stride_s ? "keeps up" : "falls behind");
+  }
+  if (results.count(1)) {
+    // Cores needed for live separation at the measured 1-thread speed, assuming the team's
+    // measured parallel efficiency (or a perfect split when only 1 thread was run).
+    double eff = 1.0;
+    for (int t : thread_counts)
+      if (t > 1) eff = std::min(eff, results[1].seconds / (results[t].seconds * t));
+    const int cores = static_cast<int>(std::ceil(results[1].seconds / (stride_s * eff)));
+    std::printf(
+        "live f32 separation (overlap 0.25) keeps up from %d core(s) at this speed "
+        "(parallel efficiency %.0f%%)\n",
+        std::max(cores, 1), 100.0 * eff);
+  }
+  std::printf(
+      "PyTorch CPU reference (issue 4, same 2-core machine): 16-18 CPU-s per segment, "
+      "1.5 GB peak RSS\nload average at end: %s\n",
+      load_average().c_str());
   return 0;
 }

@@ -153,7 +153,7 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
     bottom_ = reserve(static_cast<std::int64_t>(D) * fgeom_.back().h_out * frames_);
     bottom_t_ = reserve(static_cast<std::int64_t>(D) * tl.back());
     transformer_ = std::make_unique<CrossTransformer>(c, weights_, fgeom_.back().h_out, frames_,
-                                                      tl.back(), budget, tag);
+                                                      tl.back(), workers_.size(), budget, tag);
   }
   ws_->building = false;  // complete: later models of this geometry may share it
 }

@@ -88,8 +88,8 @@ void add_scaled(float* x, const float* y, std::int64_t n, int d, const models::T
 }  // namespace
 
 CrossTransformer::CrossTransformer(const HTDemucsConfig& config, const HTDemucsWeights& weights,
-                                   int fr, int t1, std::int64_t t2, rt::MemoryBudget& budget,
-                                   const std::string& tag)
+                                   int fr, int t1, std::int64_t t2, int workers,
+                                   rt::MemoryBudget& budget, const std::string& tag)
     : config_(config),
       weights_(weights),
       dim_(config.transformer_dim()),
@@ -114,7 +114,8 @@ CrossTransformer::CrossTransformer(const HTDemucsConfig& config, const HTDemucsW
   v_ = budget.reserve_array<float>(name, nmax_ * D);
   ctx_ = budget.reserve_array<float>(name, nmax_ * D);
   tmp_ = budget.reserve_array<float>(name, nmax_ * D);
-  scores_ = budget.reserve_array<float>(name, static_cast<std::size_t>(nmax_ * nmax_));
+  scores_ = budget.reserve_array<float>(
+      name, static_cast<std::size_t>(workers) * kQueryBlock * static_cast<std::size_t>(nmax_));
   ff_ = budget.reserve_array<float>(name, nmax_ * static_cast<std::size_t>(hidden_));
   const auto period = static_cast<float>(config.t_max_period);
   sin_embedding_2d(dim_, fr_, t1_, period, pos2d_.as<float>().data());
@@ -138,16 +139,20 @@ void CrossTransformer::attention(const AttentionW& w, const float* q_in, std::in
   linear(kv_in, nk, D, in_w + 2 * static_cast<std::int64_t>(D) * D, in_b + 2 * D, D, V, wk);
   // torch scales the queries by 1/sqrt(head_dim) before the product.
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  // Each worker owns a range of query rows: its rows of the score matrix and of the context.
-  wk.run(nq, 16, [&](std::int64_t r0, std::int64_t r1, int) {
-    const auto rows = static_cast<int>(r1 - r0);
-    for (std::int64_t i = r0 * D; i < r1 * D; ++i) Q[i] *= scale;
-    float* s = S + r0 * nk;
-    for (int h = 0; h < heads_; ++h) {
-      gemm(false, true, rows, nk, hd, Q + r0 * D + h * hd, D, K + h * hd, D, s, nk, 0.0f);
-      softmax_rows(s, rows, nk);
-      gemm(false, false, rows, hd, static_cast<int>(nk), s, nk, V + h * hd, D,
-           ctx + r0 * D + h * hd, D, 0.0f);
+  // Each worker owns a range of query rows and works through it in blocks of kQueryBlock
+  // rows, so that a block's scores (kQueryBlock x nk) stay in cache from the product through
+  // the softmax to the product with V.
+  wk.run(nq, kQueryBlock, [&](std::int64_t r0, std::int64_t r1, int worker) {
+    float* s = S + worker * kQueryBlock * nmax_;
+    for (std::int64_t b0 = r0; b0 < r1; b0 += kQueryBlock) {
+      const auto rows = static_cast<int>(std::min<std::int64_t>(kQueryBlock, r1 - b0));
+      for (std::int64_t i = b0 * D; i < (b0 + rows) * D; ++i) Q[i] *= scale;
+      for (int h = 0; h < heads_; ++h) {
+        gemm(false, true, rows, nk, hd, Q + b0 * D + h * hd, D, K + h * hd, D, s, nk, 0.0f);
+        softmax_rows(s, rows, nk);
+        gemm(false, false, rows, hd, static_cast<int>(nk), s, nk, V + h * hd, D,
+             ctx + b0 * D + h * hd, D, 0.0f);
+      }
     }
   });
   linear(ctx, nq, D, w.out_w.data(), w.out_b.data(), D, out, wk);

@@ -20,9 +20,10 @@ namespace earshot::htdemucs {
 
 class CrossTransformer {
  public:
-  // fr x t1: the spectrogram branch's grid; t2: the waveform branch's length.
+  // fr x t1: the spectrogram branch's grid; t2: the waveform branch's length; workers: the
+  // most workers forward() will be given (each has its own score block).
   CrossTransformer(const HTDemucsConfig& config, const HTDemucsWeights& weights, int fr, int t1,
-                   std::int64_t t2, rt::MemoryBudget& budget, const std::string& tag);
+                   std::int64_t t2, int workers, rt::MemoryBudget& budget, const std::string& tag);
 
   // x: [D][fr][t1], xt: [D][t2], both transformed in place, split across `workers`.
   // Allocates nothing.
@@ -48,8 +49,12 @@ class CrossTransformer {
   rt::Reservation x_tok_, xt_tok_, old_x_;  // token-major streams
   rt::Reservation qn_, kvn_;                // normalised inputs
   rt::Reservation q_, k_, v_, ctx_, tmp_;   // attention projections / outputs
-  rt::Reservation scores_;                  // [nmax][nmax], one head at a time per query row
-  rt::Reservation ff_;                      // [nmax][hidden]
+#ifndef EARSHOT_HTD_QUERY_BLOCK
+#define EARSHOT_HTD_QUERY_BLOCK 64
+#endif
+  static constexpr std::int64_t kQueryBlock = EARSHOT_HTD_QUERY_BLOCK;  // query rows per block
+  rt::Reservation scores_;  // [workers][kQueryBlock][nmax]: one block's scores, one head
+  rt::Reservation ff_;      // [nmax][hidden]
 };
 
 }  // namespace earshot::htdemucs
