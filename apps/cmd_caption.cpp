@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <string>
 
 namespace earshot::app {
 namespace {
@@ -68,9 +69,21 @@ const RegisterCommand kRegisterCaption{Command{
       sub.add_option("--prompt-tokens", o->caption.prompt_tokens,
                      "Committed tokens fed back as the prompt")
           ->capture_default_str();
+      auto audio_ctx = std::make_shared<std::string>("auto");
+      sub.add_option(
+             "--audio-ctx", *audio_ctx,
+             "Encoder context per pass: auto (the buffered audio + 1 s, rounded up to 1.28 s; a\n"
+             "few-second window costs a fraction of a 30 s encode), full (always 30 s: the\n"
+             "context Whisper was trained on, slowest, no reduced-context quality cost), or N\n"
+             "(at least N positions of 20 ms). Reduced contexts trade accuracy for speed: the\n"
+             "model never saw short windows in training, so words can differ from a full run")
+          ->capture_default_str();
       sub.add_option("--period", o->period, "Frames per audio callback")->capture_default_str();
       sub.add_option("--threads", o->threads, "Compute threads (default: CPU cores, at most 8)");
-      return [o] { return run_caption_command(*o); };
+      return [o, audio_ctx] {
+        o->caption.audio_ctx = cap::parse_audio_ctx(*audio_ctx);
+        return run_caption_command(*o);
+      };
     }}};
 
 }  // namespace

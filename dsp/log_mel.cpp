@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -13,19 +14,56 @@ namespace earshot::dsp {
 namespace {
 constexpr std::size_t kPad = WhisperAudio::kNFft / 2;  // torch.stft center padding
 constexpr std::size_t kBins = WhisperAudio::kNFft / 2 + 1;
+
+// Scratch layout in floats, every part starting on a 64-byte boundary.
+constexpr std::size_t align16(std::size_t n) {
+  return (n + 15) / 16 * 16;
+}
+constexpr std::size_t kWindowAt = 0;
+constexpr std::size_t kFrameAt = kWindowAt + align16(WhisperAudio::kNFft);
+constexpr std::size_t kPowerAt = kFrameAt + align16(WhisperAudio::kNFft);
+constexpr std::size_t kSpectrumAt = kPowerAt + align16(kBins);
+constexpr std::size_t kScratchFloats = kSpectrumAt + align16(2 * kBins);
+constexpr std::size_t kHeapPadding = 16;  // a vector's data is only 16-byte aligned
 }  // namespace
 
 WhisperLogMel::WhisperLogMel(std::size_t n_mels, std::size_t max_samples)
     : max_samples_(std::max(max_samples, WhisperAudio::kChunkSamples)),
       bank_(mel_filterbank_slaney(WhisperAudio::kSampleRate, WhisperAudio::kNFft, n_mels)),
       fft_(WhisperAudio::kNFft),
-      window_(hann_window(WhisperAudio::kNFft, /*periodic=*/true)),
-      chunk_(WhisperAudio::kChunkSamples),
-      frame_(WhisperAudio::kNFft),
-      spectrum_(kBins),
-      power_(kBins) {}
+      owned_(kScratchFloats + kHeapPadding),
+      chunk_(WhisperAudio::kChunkSamples) {
+  float* p = owned_.data();
+  while (reinterpret_cast<std::uintptr_t>(p) % 64 != 0) ++p;
+  carve_scratch(p);
+}
+
+WhisperLogMel::WhisperLogMel(std::size_t n_mels, std::size_t max_samples, rt::MemoryBudget& budget)
+    : max_samples_(std::max(max_samples, WhisperAudio::kChunkSamples)),
+      bank_(mel_filterbank_slaney(WhisperAudio::kSampleRate, WhisperAudio::kNFft, n_mels)),
+      fft_(WhisperAudio::kNFft),
+      reserved_(budget.reserve_array<float>("whisper log-mel scratch", kScratchFloats)) {
+  carve_scratch(reserved_.as<float>().data());
+}
+
+std::size_t WhisperLogMel::scratch_bytes() {
+  return kScratchFloats * sizeof(float);
+}
+
+void WhisperLogMel::carve_scratch(float* storage) {
+  window_ = {storage + kWindowAt, WhisperAudio::kNFft};
+  const std::vector<float> hann = hann_window(WhisperAudio::kNFft, /*periodic=*/true);
+  std::copy(hann.begin(), hann.end(), window_.begin());
+  frame_ = {storage + kFrameAt, WhisperAudio::kNFft};
+  power_ = {storage + kPowerAt, kBins};
+  spectrum_ = {reinterpret_cast<Complex*>(storage + kSpectrumAt), kBins};
+}
 
 void WhisperLogMel::compute(std::span<const float> audio, std::span<float> out) {
+  if (chunk_.empty())
+    throw std::logic_error(
+        "WhisperLogMel::compute: this object was made for log_mel_frames() only (budget "
+        "constructor)");
   if (out.size() != n_mels() * WhisperAudio::kChunkFrames)
     throw std::invalid_argument(
         "WhisperLogMel::compute: output holds " + std::to_string(out.size()) +

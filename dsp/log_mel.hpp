@@ -8,7 +8,10 @@
 // whatever frames the caller assembles.
 //
 // All workspaces are allocated in the constructor; compute(), log_mel_frames() and normalize()
-// allocate nothing. One object serves one thread at a time.
+// allocate nothing. One object serves one thread at a time. The budget constructor takes the
+// per-frame scratch (window, frame, spectrum, power) from a MemoryBudget instead of the heap,
+// for a live node whose workspaces are all accounted; it has no 30 s pad buffer, so it serves
+// log_mel_frames() only.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +20,7 @@
 
 #include "dsp/fft.hpp"
 #include "dsp/mel_filters.hpp"
+#include "rt/memory_budget.hpp"
 
 namespace earshot::dsp {
 
@@ -34,6 +38,13 @@ class WhisperLogMel {
   // n_mels: 80 (Whisper v1/v2, turbo uses 128) or 128 (large-v3); any positive count works.
   // max_samples: the longest buffer log_mel_frames() will be given.
   explicit WhisperLogMel(std::size_t n_mels, std::size_t max_samples = WhisperAudio::kChunkSamples);
+  // Scratch reserved from `budget` (throws rt::BudgetExceeded); compute() is not available.
+  WhisperLogMel(std::size_t n_mels, std::size_t max_samples, rt::MemoryBudget& budget);
+  WhisperLogMel(const WhisperLogMel&) = delete;
+  WhisperLogMel& operator=(const WhisperLogMel&) = delete;
+
+  // Bytes the budget constructor reserves (for plans).
+  static std::size_t scratch_bytes();
 
   std::size_t n_mels() const { return bank_.n_mels; }
   const MelFilterbank& filterbank() const { return bank_; }
@@ -43,7 +54,8 @@ class WhisperLogMel {
   static std::size_t frames_for(std::size_t n_samples) { return n_samples / WhisperAudio::kHop; }
 
   // whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), n_mels): audio longer than 30 s is
-  // cut, shorter is zero-padded. out: n_mels * 3000 floats, [mel][frame].
+  // cut, shorter is zero-padded. out: n_mels * 3000 floats, [mel][frame]. Throws
+  // std::logic_error on an object made by the budget constructor.
   void compute(std::span<const float> audio, std::span<float> out);
 
   // log10(max(mel power, 1e-10)) of frames_for(audio.size()) frames, written
@@ -61,11 +73,16 @@ class WhisperLogMel {
   std::size_t max_samples_;
   MelFilterbank bank_;
   RealFft fft_;
-  std::vector<float> window_;
-  std::vector<float> chunk_;  // the 30 s pad_or_trim buffer
-  std::vector<float> frame_;
-  std::vector<Complex> spectrum_;
-  std::vector<float> power_;
+  void carve_scratch(float* storage);
+
+  std::vector<float> owned_;  // scratch storage of the heap constructor
+  rt::Reservation reserved_;  // ... or of the budget constructor
+  std::vector<float> chunk_;  // the 30 s pad_or_trim buffer (heap constructor only)
+  // Views into owned_ / reserved_, each 64-byte aligned (FFTW's SIMD plan).
+  std::span<float> window_;
+  std::span<float> frame_;
+  std::span<Complex> spectrum_;
+  std::span<float> power_;
 };
 
 }  // namespace earshot::dsp

@@ -28,6 +28,24 @@ double now_seconds() {
 
 }  // namespace
 
+int parse_audio_ctx(const std::string& text) {
+  if (text == "auto") return CaptionOptions::kAudioCtxAuto;
+  if (text == "full") return CaptionOptions::kAudioCtxFull;
+  std::size_t used = 0;
+  int n = 0;
+  try {
+    n = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || n <= 0)
+    throw std::invalid_argument(
+        "caption: --audio-ctx must be auto, full or a positive count of "
+        "encoder positions (20 ms each), got '" +
+        text + "'");
+  return n;
+}
+
 void CaptionOptions::validate() const {
   auto fail = [](const std::string& what) { throw std::invalid_argument("caption: " + what); };
   if (step_ms < 50 || step_ms > 10000) fail("--step-ms must be within 50..10000");
@@ -40,6 +58,7 @@ void CaptionOptions::validate() const {
   if (step_ms / 1000.0 * 2.0 >= max_buffer_seconds) fail("--step-ms must be under half the window");
   if (loop_max_ngram < 1 || loop_max_repeats < 2) fail("loop rule needs n >= 1, repeats >= 2");
   if (event_capacity < 4) fail("event queue too small");
+  if (audio_ctx < kAudioCtxAuto) fail("--audio-ctx must be auto, full or a positive count");
   if (!(vad_preroll_seconds < 5.0) ||
       vad_preroll_seconds * 1000.0 < vad.min_speech_ms + vad.speech_pad_ms + 32)
     fail("the VAD pre-roll must cover min speech + padding + one window, and be under 5 s");
@@ -60,6 +79,10 @@ void CaptionNode::prepare(rt::MemoryBudget& budget, ww::Parallel* parallel) {
   const ww::WhisperConfig& c = model_.config;
   if (c.n_mel_frames() != kWindowFrames)
     throw std::invalid_argument("caption: the model's encoder does not take 30 s windows");
+  if (options_.audio_ctx > c.n_audio_ctx)
+    throw std::invalid_argument("caption: --audio-ctx " + std::to_string(options_.audio_ctx) +
+                                " exceeds the model's " + std::to_string(c.n_audio_ctx) +
+                                " encoder positions");
   audio_ = budget.reserve_array<float>("caption audio window (30 s)", kWindowSamples);
   std::fill_n(audio_.as<float>().data(), kWindowSamples, 0.0f);
   mel_ = budget.reserve_array<float>("caption log-mel window",
@@ -69,8 +92,8 @@ void CaptionNode::prepare(rt::MemoryBudget& budget, ww::Parallel* parallel) {
   encoder_.emplace(model_, budget, parallel);
   decoding_.emplace(model_, budget, 1, parallel);
   if (vad_weights_ != nullptr) vad_.emplace(*vad_weights_, budget, options_.vad);
-  log_mel_ =
-      std::make_unique<dsp::WhisperLogMel>(static_cast<std::size_t>(c.n_mels), kWindowSamples);
+  log_mel_ = std::make_unique<dsp::WhisperLogMel>(static_cast<std::size_t>(c.n_mels),
+                                                  kWindowSamples, budget);
   events_ = std::make_unique<rt::ResultQueue<CaptionEvent>>(options_.event_capacity);
   agreement_.emplace(kMaxEventTokens);
   hypothesis_.reserve(kMaxEventTokens);
@@ -85,7 +108,41 @@ void CaptionNode::prepare(rt::MemoryBudget& budget, ww::Parallel* parallel) {
     model_.tokens.language_token(dopt_.language);  // unknown codes fail here, not mid-stream
   dopt_.without_timestamps = false;  // timestamps place tokens in time and mark segment ends
   dopt_.prompt.reserve(static_cast<std::size_t>(options_.prompt_tokens));
+  // The model's suppress list, then the timestamps a reduced context never saw (its size is
+  // kept constant, see limit_timestamps()).
+  dopt_.suppress_tokens = c.suppress_tokens;
+  base_suppress_ = dopt_.suppress_tokens.size();
+  dopt_.suppress_tokens.reserve(base_suppress_ + static_cast<std::size_t>(c.n_audio_ctx) + 1);
+  result_.tokens.reserve(static_cast<std::size_t>(c.n_text_ctx) + 1);
   prepared_ = true;
+}
+
+int CaptionNode::audio_ctx_for(double seconds) const {
+  const int full = model_.config.n_audio_ctx;
+  if (options_.audio_ctx == CaptionOptions::kAudioCtxFull) return full;
+  // Positions covering the audio plus the margin, whole granules, at least the asked minimum.
+  const int needed =
+      static_cast<int>(std::ceil((seconds + kAudioCtxMarginSeconds) / kTimePrecision));
+  const int rounded = (needed + kAudioCtxGranule - 1) / kAudioCtxGranule * kAudioCtxGranule;
+  return std::min(full, std::max(rounded, options_.audio_ctx));
+}
+
+void CaptionNode::limit_timestamps(int n_ctx) {
+  // Timestamp index i means i * 20 ms; past n_ctx positions the decoder saw no audio at all.
+  // The list always has the same length (padded with a token that is suppressed anyway), so
+  // the decoder's copy of it reaches its final capacity on the first pass and never grows.
+  const ww::SpecialTokenIds& ids = model_.tokens;
+  const int full = model_.config.n_audio_ctx;
+  std::vector<int>& list = dopt_.suppress_tokens;
+  list.resize(base_suppress_);
+  for (int i = n_ctx + 1; i <= full; ++i) list.push_back(ids.timestamp_begin + i);
+  while (list.size() < base_suppress_ + static_cast<std::size_t>(full))
+    list.push_back(ids.no_speech);
+}
+
+std::span<const float> CaptionNode::last_features() const {
+  return features_.as<float>().first(static_cast<std::size_t>(last_audio_ctx_) *
+                                     static_cast<std::size_t>(model_.config.d_model));
 }
 
 double CaptionNode::window_start_seconds() const {
@@ -122,8 +179,10 @@ void CaptionNode::push(std::span<const float> audio) {
     stats_.audio_seconds = total_samples_ / kRate;
     stats_.max_window_seconds = std::max(stats_.max_window_seconds, window_seconds());
     if (vad_) {
+      const double t = now_seconds();
       const VadGate::Result r =
           vad_->push(std::span<const float>(window + window_len_ - take, take));
+      stats_.vad_seconds += now_seconds() - t;
       if (r.utterance_ended) on_utterance_end(r);
     }
     if (since_step_ >= step_samples_) {
@@ -218,13 +277,32 @@ void CaptionNode::run_pass(bool flush_all) {
   const ww::WhisperConfig& c = model_.config;
   bool heard = false;
   if (window_seconds() >= options_.min_pass_seconds) {
-    // pad_or_trim + log_mel_spectrogram: the window is already zero beyond its end.
-    const std::span<float> mel = mel_.as<float>();
-    log_mel_->log_mel_frames(audio_.as<float>(), mel);
+    const int n_ctx = audio_ctx_for(window_seconds());
+    const int n_frames = 2 * n_ctx;
+    last_audio_ctx_ = n_ctx;
+    // The window is zero beyond its end, so the log-mel of its first n_frames frames equals
+    // the first frames of the padded 30 s window's (pad_or_trim + log_mel_spectrogram). A
+    // reduced context takes 159 samples past its last frame's hop: its last frames then read
+    // the real (zero) continuation instead of a reflection, and the values stay identical.
+    const std::size_t n_samples =
+        n_frames == kWindowFrames ? kWindowSamples
+                                  : static_cast<std::size_t>(n_frames) * dsp::WhisperAudio::kHop +
+                                        dsp::WhisperAudio::kHop - 1;
+    const std::span<float> mel =
+        mel_.as<float>().first(static_cast<std::size_t>(c.n_mels) * n_frames);
+    double t = now_seconds();
+    log_mel_->log_mel_frames(audio_.as<float>().first(n_samples), mel,
+                             static_cast<std::size_t>(n_frames));
+    // Whisper's clamp at max - 8: frames dropped past the context are zero audio (log10 of
+    // 1e-10, the lowest value possible), so the maximum is the same as over 30 s.
     dsp::WhisperLogMel::normalize(mel);
+    stats_.mel_seconds += now_seconds() - t;
+    t = now_seconds();
     float* features = features_.as<float>().data();
-    encoder_->forward(mel.data(), c.n_mels, kWindowFrames, features);
-    decoding_->set_audio(features);
+    encoder_->forward(mel.data(), c.n_mels, n_frames, features);
+    decoding_->set_audio(features, n_ctx);
+    stats_.encoder_seconds += now_seconds() - t;
+    t = now_seconds();
     if (dopt_.language.empty()) {
       // Detected once, on the first audio heard, then fixed: a language flipping between
       // passes would make consecutive hypotheses disagree forever.
@@ -242,7 +320,11 @@ void CaptionNode::run_pass(bool flush_all) {
     dopt_.sample_len =
         std::min(limit, kMinTokensPerPass +
                             static_cast<int>(std::ceil(kMaxTokensPerSecond * window_seconds())));
-    const ww::DecodingResult result = decoding_->decode(dopt_);
+    limit_timestamps(n_ctx);
+    decoding_->decode_into(dopt_, result_);
+    const ww::DecodingResult& result = result_;
+    stats_.decode_seconds += now_seconds() - t;
+    stats_.audio_ctx_sum += static_cast<std::uint64_t>(n_ctx);
     ++stats_.passes;
     ++pass_index_;
     const bool silent = options_.no_speech_threshold &&

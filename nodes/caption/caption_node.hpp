@@ -1,9 +1,17 @@
 // The streaming caption node: Whisper over a sliding window of at most 30 s of 16 kHz audio.
 //
-//   push(audio) ──> window [buffer_start .. now] ──every step──> log-mel (window zero-padded to
-//   30 s) -> encoder -> greedy decode with timestamps, prompted with the committed text that has
+//   push(audio) ──> window [buffer_start .. now] ──every step──> log-mel of the audio context
+//   -> encoder -> greedy decode with timestamps, prompted with the committed text that has
 //   left the window -> repetition loops cut -> local agreement (local_agreement.hpp) ->
 //   commit / partial events -> trim the window at the end of a committed segment.
+//
+// Audio context: Whisper was trained on 30 s windows (1500 encoder positions), but a live
+// window is usually a few seconds long. With a reduced context the encoder only runs over the
+// window plus a margin of zero padding, rounded up to a multiple of kAudioCtxGranule positions
+// (audio_ctx_for()); the decoder attends over just those positions, and timestamps past the
+// context's end are suppressed (it never saw that audio). The encoder's cost falls about in
+// proportion (more for attention), at a quality cost: the model never saw short windows in
+// training, so its tokens can differ from the full-context run's.
 //
 // Trimming keeps the window short (cheap passes, stable hypotheses): once it is longer than
 // trim_seconds, the audio of committed whole segments is dropped. Before the window could reach
@@ -16,8 +24,9 @@
 // Threading: construct and prepare() on the control thread; push()/finish() on one worker
 // thread; events() is drained by one consumer thread. prepare() reserves the window, the mel,
 // the encoder and decoder workspaces (KV caches) and the VAD state from the memory budget.
-// Per pass, the Whisper decoding API still builds its small result vectors on the heap (see the
-// report in tests/caption); everything sized by the audio is preallocated.
+// Once warm (the first pass, which may detect the language), a pass allocates nothing: greedy
+// decoding goes through decode_into() with a result reserved at prepare(), and every list the
+// node keeps has its capacity reserved there (tests/caption/caption_allocation_test.cpp).
 #pragma once
 
 #include "models/vad/silero_weights.hpp"
@@ -43,7 +52,20 @@ class WhisperLogMel;
 
 namespace earshot::nodes::caption {
 
+// Encoder contexts are whole multiples of this many positions (1.28 s): fewer distinct GEMM
+// shapes, rows in multiples of the kernels' tiles.
+inline constexpr int kAudioCtxGranule = 64;
+// Zero padding past the window's end that a reduced context keeps: the model learnt to place
+// the end of speech before trailing silence, and needs some to do it.
+inline constexpr double kAudioCtxMarginSeconds = 1.0;
+
 struct CaptionOptions {
+  // Encoder positions (20 ms each) per pass: kAudioCtxAuto = the window plus a margin, rounded
+  // up to kAudioCtxGranule; kAudioCtxFull = always the model's full 30 s context; N > 0 = at
+  // least N positions (grown to cover the window like auto).
+  static constexpr int kAudioCtxAuto = -1;
+  static constexpr int kAudioCtxFull = 0;
+  int audio_ctx = kAudioCtxAuto;
   std::string language;  // "" = "en" for English-only models, else detected on the first pass
   bool translate = false;
   int step_ms = 1000;      // a pass per this much new audio
@@ -78,7 +100,16 @@ struct CaptionStats {
   double audio_seconds = 0.0;        // pushed so far
   double compute_seconds = 0.0;      // wall time spent in passes
   double max_window_seconds = 0.0;
+  // Where pass time goes (wall seconds, summed over passes); VAD time is spent in push().
+  double mel_seconds = 0.0;
+  double encoder_seconds = 0.0;
+  double decode_seconds = 0.0;
+  double vad_seconds = 0.0;
+  std::uint64_t audio_ctx_sum = 0;  // encoder positions summed over passes (mean = / passes)
 };
+
+// "auto", "full" or a positive count of encoder positions -> CaptionOptions::audio_ctx.
+int parse_audio_ctx(const std::string& text);
 
 class CaptionNode {
  public:
@@ -109,6 +140,16 @@ class CaptionNode {
   const std::string& language() const { return dopt_.language; }
   double window_seconds() const;
   std::int64_t samples_pushed() const { return total_samples_; }
+  // Encoder positions a pass over a window of this many seconds uses (after prepare()).
+  int audio_ctx_for(double window_seconds) const;
+  // The positions used by the last pass (0 before the first).
+  int last_audio_ctx() const { return last_audio_ctx_; }
+  // The last pass's decoding (sampled tokens with timestamps), for tests and diagnostics.
+  const models::whisper::DecodingResult& last_decoding() const { return result_; }
+  // ... the options it was decoded with, and the encoder output it attended over
+  // [last_audio_ctx(), d_model] (tests replay a pass's Whisper calls from these).
+  const models::whisper::DecodingOptions& last_decoding_options() const { return dopt_; }
+  std::span<const float> last_features() const;
 
  private:
   void on_step();
@@ -118,6 +159,8 @@ class CaptionNode {
   void hypothesis_from(std::span<const int> tokens);
   void trim_to(double stream_seconds);
   void emit(CaptionEventKind kind, std::span<const HypToken> tokens);
+  // Suppresses the timestamps past `n_ctx` positions: the decoder saw no audio there.
+  void limit_timestamps(int n_ctx);
   double window_start_seconds() const;
   double window_end_seconds() const;
 
@@ -133,13 +176,16 @@ class CaptionNode {
   std::unique_ptr<dsp::WhisperLogMel> log_mel_;
   std::unique_ptr<rt::ResultQueue<CaptionEvent>> events_;
   rt::Reservation audio_;     // 30 s window; samples past window_len_ are always zero
-  rt::Reservation mel_;       // [n_mels, 3000]
+  rt::Reservation mel_;       // [n_mels, n_frames], n_frames = 2 * audio context <= 3000
   rt::Reservation features_;  // [n_audio_ctx, d_model]
   std::optional<LocalAgreement> agreement_;
   std::vector<HypToken> hypothesis_;  // capacity kMaxEventTokens
   std::vector<int> ids_;              // scratch, capacity kMaxEventTokens
   std::vector<int> history_;          // committed ids that left the window, capacity prompt
   models::whisper::DecodingOptions dopt_;
+  models::whisper::DecodingResult result_;  // reused by every pass (decode_into)
+  std::size_t base_suppress_ = 0;           // dopt_.suppress_tokens: the model's, then timestamps
+  int last_audio_ctx_ = 0;
 
   std::size_t window_len_ = 0;      // samples in the window
   std::int64_t window_start_ = 0;   // stream sample of the window's first sample

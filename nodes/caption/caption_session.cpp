@@ -10,6 +10,7 @@
 #include "rt/backends/jack_backend.hpp"
 #include "rt/backends/portaudio_backend.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -162,7 +163,8 @@ CaptionRunReport run_caption(const CaptionRunOptions& o, std::FILE* out, std::FI
   r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.stats = node.stats();
   r.audio_seconds = r.stats.audio_seconds;
-  r.compute_seconds = r.stats.compute_seconds;
+  // The worker's busy time: Whisper passes and the VAD (which runs on every sample pushed).
+  r.compute_seconds = r.stats.compute_seconds + r.stats.vad_seconds;
   r.real_time_factor = r.audio_seconds > 0 ? r.compute_seconds / r.audio_seconds : 0.0;
   r.latency_p50 = percentile(writer.commit_latencies(), 50);
   r.latency_p95 = percentile(writer.commit_latencies(), 95);
@@ -171,20 +173,32 @@ CaptionRunReport run_caption(const CaptionRunOptions& o, std::FILE* out, std::FI
   r.dropped_events = r.stats.dropped_events;
   r.xruns = backend->xruns();
   r.peak_bytes = budget.peak();
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) == 0)
+    r.peak_rss_bytes = static_cast<std::size_t>(usage.ru_maxrss) * 1024;  // Linux: KiB
   r.committed_text = writer.committed_text();
   if (report != nullptr) {
     std::fprintf(
         report,
-        "earshot caption: %.2f s of audio in %.2f s, real-time factor %.3f (Whisper %.2f s "
-        "in %llu passes, %llu gated by VAD, %d threads)\n"
+        "earshot caption: %.2f s of audio in %.2f s, real-time factor %.3f (worker busy %.2f "
+        "s: Whisper %.2f s in %llu passes, VAD %.2f s; %llu steps gated by VAD, %d threads)\n"
         "commit latency p50 %.2f s, p95 %.2f s over %zu commits; dropped audio %.2f s, "
-        "dropped events %llu, xruns %llu; peak memory %s (language %s)\n",
+        "dropped events %llu, xruns %llu; peak memory %s budget, %s process RSS (language "
+        "%s)\n",
         r.audio_seconds, r.wall_seconds, r.real_time_factor, r.compute_seconds,
-        static_cast<unsigned long long>(r.stats.passes),
-        static_cast<unsigned long long>(r.stats.gated_steps), threads, r.latency_p50, r.latency_p95,
-        r.commits, r.dropped_seconds, static_cast<unsigned long long>(r.dropped_events),
-        static_cast<unsigned long long>(r.xruns), rt::format_bytes(r.peak_bytes).c_str(),
+        r.stats.compute_seconds, static_cast<unsigned long long>(r.stats.passes),
+        r.stats.vad_seconds, static_cast<unsigned long long>(r.stats.gated_steps), threads,
+        r.latency_p50, r.latency_p95, r.commits, r.dropped_seconds,
+        static_cast<unsigned long long>(r.dropped_events), static_cast<unsigned long long>(r.xruns),
+        rt::format_bytes(r.peak_bytes).c_str(), rt::format_bytes(r.peak_rss_bytes).c_str(),
         node.language().empty() ? "-" : node.language().c_str());
+    const CaptionStats& st = r.stats;
+    std::fprintf(report,
+                 "pass time: log-mel %.2f s, encoder %.2f s, decode %.2f s; mean audio context "
+                 "%.0f positions (%.1f s)\n",
+                 st.mel_seconds, st.encoder_seconds, st.decode_seconds,
+                 st.passes ? static_cast<double>(st.audio_ctx_sum) / st.passes : 0.0,
+                 st.passes ? 0.02 * static_cast<double>(st.audio_ctx_sum) / st.passes : 0.0);
   }
   return r;
 }

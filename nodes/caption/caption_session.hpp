@@ -39,15 +39,16 @@ struct CaptionRunOptions {
 
 struct CaptionRunReport {
   double audio_seconds = 0.0;    // captured
-  double compute_seconds = 0.0;  // in Whisper passes
+  double compute_seconds = 0.0;  // worker busy: Whisper passes + VAD
   double wall_seconds = 0.0;
-  double real_time_factor = 0.0;  // compute / audio
+  double real_time_factor = 0.0;  // compute / audio (< 1 keeps up)
   double latency_p50 = 0.0, latency_p95 = 0.0;
   std::size_t commits = 0;
   double dropped_seconds = 0.0;  // capture ring overflows
   std::uint64_t dropped_events = 0;
   std::uint64_t xruns = 0;
-  std::size_t peak_bytes = 0;  // memory budget peak
+  std::size_t peak_bytes = 0;      // memory budget peak
+  std::size_t peak_rss_bytes = 0;  // the process's peak resident set (model files included)
   CaptionStats stats;
   std::string committed_text;
 };

@@ -1,11 +1,8 @@
 // The caption node over the fixture speech with the tiny-random Whisper (gibberish, but
 // deterministic): commits do not depend on how the audio was cut into callbacks, the capture
-// path allocates nothing on the audio thread, and the worker's per-pass allocations are
-// measured. Also: bounded window, well-formed events, hostile audio.
+// path allocates nothing on the audio thread. Also: bounded window, well-formed events, hostile
+// audio. (The worker's steady-state passes: caption_allocation_test.cpp.)
 #include "caption_test_support.hpp"
-#include "dsp/log_mel.hpp"
-#include "models/whisper/whisper_decoding.hpp"
-#include "models/whisper/whisper_encoder.hpp"
 #include "nodes/caption/caption_capture.hpp"
 #include "rt/audio_thread_guard.hpp"
 #include "rt/backends/virtual_clock_backend.hpp"
@@ -174,88 +171,6 @@ TEST_F(CaptionNodeTest, WindowStaysUnder30SecondsOnLongInput) {
   EXPECT_LT(node.stats().max_window_seconds, 30.0);
   EXPECT_GT(node.stats().trims + node.stats().forced_trims, 0u);
   EXPECT_LT(node.window_seconds(), 30.0);
-}
-
-// Heap calls made on the calling thread while `f` runs (the guard counts marked threads).
-template <typename F>
-std::uint64_t heap_calls(F&& f) {
-  rt::guard::reset();
-  {
-    rt::AudioThreadScope mark;
-    f();
-  }
-  return rt::guard::violations();
-}
-
-TEST_F(CaptionNodeTest, WorkerHeapCallsPerPassComeOnlyFromTheWhisperApi) {
-  // Steady state, measured with the guard (the test thread marks itself while pushing). The
-  // caption node itself (window, log-mel, agreement, trimming, events) allocates nothing per
-  // pass; the Whisper API does: WhisperDecoding::decode() returns std::vector/std::string and
-  // builds its initial tokens and logit filters per call, and the encoder makes a few calls.
-  // So a pass must cost no more than one encoder forward plus one 24-token decode, measured
-  // here on the same model.
-  ASSERT_TRUE(rt::guard::installed());
-  std::uint64_t api_calls = 0;
-  {
-    rt::MemoryBudget budget(128u << 20);
-    ww::WhisperEncoder encoder(*model_, budget);
-    ww::WhisperDecoding decoding(*model_, budget, 1);
-    dsp::WhisperLogMel log_mel(80, 480000);
-    std::vector<float> audio(480000, 0.0f), mel(80 * 3000), features(1500 * 32);
-    std::copy(speech_->begin(), speech_->end(), audio.begin());
-    ww::DecodingOptions o;
-    o.language = "en";
-    o.sample_len = 24;
-    for (int warm = 0; warm < 2; ++warm) {
-      const auto mel_calls = heap_calls([&] {
-        log_mel.log_mel_frames(audio, mel);
-        dsp::WhisperLogMel::normalize(mel);
-      });
-      EXPECT_EQ(mel_calls, 0u) << "log-mel in steady state";
-      const auto encoder_calls = heap_calls([&] {
-        encoder.forward(mel.data(), 80, 3000, features.data());
-        decoding.set_audio(features.data());
-      });
-      std::size_t sampled = 0;
-      const auto decode_calls = heap_calls([&] { sampled = decoding.decode(o).tokens.size(); });
-      ASSERT_EQ(sampled, 24u) << "the random model never stops early";
-      api_calls = encoder_calls + decode_calls;
-      if (warm == 1)
-        std::printf(
-            "[ measure  ] Whisper API heap calls: encoder+set_audio %llu, decode of 24 "
-            "tokens %llu\n",
-            static_cast<unsigned long long>(encoder_calls),
-            static_cast<unsigned long long>(decode_calls));
-    }
-  }
-
-  rt::MemoryBudget budget(128u << 20);
-  CaptionNode node(*model_, fast_options());
-  node.prepare(budget);
-  const std::size_t step = 16000;
-  Collected c;
-  auto push_step = [&](std::size_t i) {
-    const std::size_t at = (i * step) % (speech_->size() - step);
-    node.push(std::span<const float>(*speech_).subspan(at, step));
-  };
-  for (std::size_t i = 0; i < 3; ++i) {  // warm-up: first passes, first commits, first trims
-    push_step(i);
-    drain(node, c);
-  }
-  std::uint64_t total = 0, passes = 0, most = 0;
-  for (std::size_t i = 3; i < 9; ++i) {
-    const std::uint64_t before = node.stats().passes;
-    const std::uint64_t n = heap_calls([&] { push_step(i); });
-    drain(node, c);
-    passes += node.stats().passes - before;
-    total += n;
-    most = std::max(most, n);
-  }
-  ASSERT_EQ(passes, 6u);
-  std::printf("[ measure  ] caption worker heap calls per pass in steady state: %.1f (max %llu)\n",
-              static_cast<double>(total) / static_cast<double>(passes),
-              static_cast<unsigned long long>(most));
-  EXPECT_LE(most, api_calls) << "the caption node added heap calls of its own to a pass";
 }
 
 TEST_F(CaptionNodeTest, HostileAudioIsReadAsSilenceAndOptionsAreChecked) {

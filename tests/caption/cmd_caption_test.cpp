@@ -196,6 +196,37 @@ TEST(CaptionCommand, InterruptFlushesPendingTextAndClosesTheFile) {
   fs::remove(err);
 }
 
+TEST(CaptionCommand, AudioContextOptionAndThePassTimeReport) {
+  // auto is the default; full and a fixed minimum run end to end; the report says how much
+  // context the passes used and where their time went.
+  for (const std::string ctx : {"", "--audio-ctx full ", "--audio-ctx 700 "}) {
+    SCOPED_TRACE(ctx);
+    const CommandRun r = run(tiny_args() + ctx + "--format jsonl --input " + speech());
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_FALSE(check_events(r.out, 108431 / 16000.0).empty());
+    const auto at = r.err.find("mean audio context ");
+    ASSERT_NE(at, std::string::npos) << r.err;
+    const double mean = std::stod(r.err.substr(at + 19));
+    if (ctx.empty()) {
+      // 6.78 s of audio in 1 s steps: windows of 1..6.78 s, contexts of 128..448 positions.
+      EXPECT_GE(mean, 128.0);
+      EXPECT_LE(mean, 448.0);
+    } else if (ctx.find("full") != std::string::npos) {
+      EXPECT_EQ(mean, 1500.0);
+    } else {
+      EXPECT_EQ(mean, 700.0);
+    }
+    EXPECT_NE(r.err.find("encoder"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("process RSS"), std::string::npos) << r.err;
+  }
+  CommandRun r = run(tiny_args() + "--audio-ctx fast --input " + speech());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("--audio-ctx"), std::string::npos) << r.err;
+  r = run(tiny_args() + "--audio-ctx 2000 --input " + speech());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("2000"), std::string::npos) << r.err;
+}
+
 TEST(CaptionCommand, ClearErrors) {
   CommandRun r = run(tiny_args() + "--format jsonl --input /nonexistent/audio.wav");
   EXPECT_EQ(r.status, 1);
