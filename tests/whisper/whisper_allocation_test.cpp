@@ -5,6 +5,7 @@
 // The replacement operator new/delete pair uses malloc/free on purpose; GCC cannot see that.
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #include "models/whisper/whisper_decoding.hpp"
+#include "models/whisper/whisper_transcribe.hpp"
 #include "tests/whisper/whisper_test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -168,6 +169,47 @@ TEST(WhisperAllocation, SamplingBestOfAllocatesNothingInSteadyState) {
   o.best_of = 5;
   o.seed = 7;  // reseeded every decode: the same samples each time
   check_steady_state("tiny-random", o);
+}
+
+// One whole transcribe() window step: encoder, then decoding with temperature fallback through
+// every temperature (a log-prob threshold of 0 rejects every decode: greedy or beam, then
+// best_of 5 sampling at 0.2 ... 1.0), as transcribe() runs it per window. After a warm-up
+// window it makes no heap call; beam search at temperature 0 likewise.
+TEST(WhisperAllocation, TranscribeWindowPassAllocatesNothingInSteadyState) {
+  rt::MemoryBudget budget(512u << 20);
+  auto model = WhisperModel::load(model_dir("tiny-random"), budget);
+  auto audio = refs("tiny-random").load_f32("audio");
+  audio.resize(480000, 0.0f);
+  const auto mel = whisper_log_mel_padded(audio, model->config.n_mels);
+  MelSpanSource source(
+      mel, model->config.n_mels,
+      static_cast<int>(mel.size() / static_cast<std::size_t>(model->config.n_mels)));
+  std::vector<float> window(static_cast<std::size_t>(model->config.n_mels) * 3000);
+  source.read(0, 3000, window.data());
+  ThreadTeam team(2);
+  WhisperTranscriber transcriber(*model, budget, 5, &team);
+  TranscribeOptions o;
+  o.decode.language = "en";
+  o.decode.sample_len = 16;
+  o.decode.best_of = 5;
+  o.decode.seed = 11;
+  o.decode.prompt = {1000, 2000, 3000};
+  o.logprob_threshold = 0.0;  // every decode fails it: all six temperatures run
+  o.no_speech_threshold.reset();
+  for (int beam : {0, 5}) {
+    o.decode.beam_size = beam;
+    DecodingResult result;
+    transcriber.decode_window_with_fallback(window.data(), o, o.decode, result);  // warm-up
+    const float first_temperature = result.temperature;
+    const long before = g_allocations.load();
+    transcriber.decode_window_with_fallback(window.data(), o, o.decode, result);
+    EXPECT_EQ(g_allocations.load() - before, 0) << "beam " << beam;
+    EXPECT_EQ(result.temperature, first_temperature);
+    EXPECT_EQ(result.temperature, 1.0f) << "the fallback ran through every temperature";
+    EXPECT_EQ(o.decode.beam_size, beam);  // the options come back as they were
+    EXPECT_EQ(o.decode.temperature, 0.0f);
+    EXPECT_EQ(o.decode.best_of, 5);
+  }
 }
 
 }  // namespace
