@@ -174,15 +174,26 @@ WhisperMelStream::WhisperMelStream(const std::filesystem::path& path, int n_mels
   Signal first(path);
   std::vector<float> chunk(static_cast<std::size_t>(n_mels) * kWindowFrames);
   float peak = -std::numeric_limits<float>::infinity();
+  bool finite = true;
   for (int f0 = 0;;) {
     const int f1 = compute_frames(first, f0, f0 + kWindowFrames, chunk.data(), kWindowFrames);
     for (int m = 0; m < n_mels; ++m)
-      for (int f = 0; f < f1 - f0; ++f)
-        peak = std::max(
-            peak, chunk[static_cast<std::size_t>(m) * kWindowFrames + static_cast<std::size_t>(f)]);
+      for (int f = 0; f < f1 - f0; ++f) {
+        const float v =
+            chunk[static_cast<std::size_t>(m) * kWindowFrames + static_cast<std::size_t>(f)];
+        peak = std::max(peak, v);
+        finite = finite && std::isfinite(v);
+      }
     if (first.ended() && f1 >= total_frames_) break;
     f0 = f1;
   }
+  // Samples beyond about 1e16 overflow the float power spectrum: every frame would become
+  // inf and the model's output NaN. Valid audio (even clipped at many times full scale) is far
+  // below that.
+  if (!finite || !std::isfinite(peak))
+    throw std::runtime_error("audio file '" + path.string() +
+                             "': sample values so far beyond full scale that the spectrum "
+                             "overflows (not audio in [-1, 1]?)");
   peak_ = peak;
   samples_ = first.audio_samples();
   non_finite_ = first.non_finite();

@@ -23,10 +23,12 @@ namespace earshot::models::whisper {
 
 class WhisperMelStream final : public MelWindowSource {
  public:
-  // Throws dsp::AudioFileError for unreadable files (the message names the file).
+  // Throws dsp::AudioFileError for unreadable files and std::runtime_error for samples so far
+  // beyond full scale that the spectrum overflows (the messages name the file).
   WhisperMelStream(const std::filesystem::path& path, int n_mels);
   ~WhisperMelStream() override;
 
+  int n_mels() const override { return n_mels_; }
   int content_frames() const override { return content_frames_; }
   void read(int seek, int size, float* window) override;
 

@@ -28,6 +28,10 @@ std::vector<float> whisper_log_mel_padded(std::span<const float> audio, int n_me
   std::vector<float> out(static_cast<std::size_t>(n_mels) * frames);
   mel.log_mel_frames(padded, out);
   dsp::WhisperLogMel::normalize(out);
+  for (float v : out)
+    if (!std::isfinite(v))
+      throw std::invalid_argument(
+          "whisper: sample values so far beyond full scale that the spectrum overflows");
   return out;
 }
 
@@ -156,6 +160,10 @@ std::string WhisperTranscriber::transcribe(MelWindowSource& source, const Transc
                                            const ProgressSink& on_progress) {
   const WhisperConfig& c = model_.config;
   const SpecialTokenIds& ids = model_.tokens;
+  if (source.n_mels() != c.n_mels)
+    throw std::invalid_argument("whisper transcribe: this model takes " + std::to_string(c.n_mels) +
+                                "-bin log-mel features, got " + std::to_string(source.n_mels()) +
+                                " bins");
   const int content_frames = source.content_frames();
   float* window = window_.as<float>().data();
   // pad_or_trim: a slice of the mel, zero-padded (in the log-mel domain) to 3000 frames.

@@ -53,6 +53,8 @@ struct Transcript {
 class MelWindowSource {
  public:
   virtual ~MelWindowSource() = default;
+  // Mel bins per frame (must be the model's).
+  virtual int n_mels() const = 0;
   // Frames of the recording itself (without the padding).
   virtual int content_frames() const = 0;
   // Frames [seek, seek + size) into `window` rows of 3000 floats ([n_mels][3000]); size <= 3000
@@ -64,6 +66,7 @@ class MelWindowSource {
 class MelSpanSource final : public MelWindowSource {
  public:
   MelSpanSource(std::span<const float> mel, int n_mels, int n_frames);
+  int n_mels() const override { return n_mels_; }
   int content_frames() const override { return n_frames_ - 3000; }
   void read(int seek, int size, float* window) override;
 
