@@ -146,9 +146,10 @@ void CodecPlayer::work() {
       staged_pos_ += audio_.write(
           std::span<const float>(staged_.data() + staged_pos_, staged_end_ - staged_pos_));
       if (staged_pos_ < staged_end_) return;  // the callback wakes us when it made room
-      frames_delivered_.store(frames_decoded_, std::memory_order_release);
       progress_.post();
     }
+    // Also when a push gave no audio yet (the decoder's start wait, the resampler's delay).
+    frames_delivered_.store(frames_decoded_, std::memory_order_release);
     if (finished_) {
       if (!complete_.load(std::memory_order_relaxed)) {
         complete_.store(true, std::memory_order_release);
