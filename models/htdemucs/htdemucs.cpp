@@ -136,10 +136,9 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
   trun_a_ = reserve(max_trun);
   trun_b_ = reserve(max_trun);
   freq_out_ = reserve(S * C * length_);
-  // im2col works in column blocks, so this bounds the scratch (16 MiB, or one full matrix when
-  // that is smaller) without changing any result.
-  const std::int64_t col_capacity =
-      std::min(max_k * max_n, std::max<std::int64_t>(max_k * 256, std::int64_t{1} << 22));
+  // im2col works in cache-sized column blocks, so this bounds the scratch without changing
+  // any result.
+  const std::int64_t col_capacity = conv_scratch_floats(max_k, max_n);
   workers_.parallel = parallel;
   for (int w = 0; w < workers_.size(); ++w) {
     workers_.cols.push_back({reserve(col_capacity), static_cast<std::size_t>(col_capacity)});

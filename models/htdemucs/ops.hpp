@@ -41,6 +41,10 @@ struct ConvScratch {
 
 class GemmWorkspace;
 
+// Floats of im2col scratch one worker needs for convolutions of reduction size (or transposed
+// conv rows) up to max_k over planes up to max_n positions: one cache-sized column block.
+std::int64_t conv_scratch_floats(std::int64_t max_k, std::int64_t max_n);
+
 // The threads the kernels below may use (parallel == nullptr: the calling thread alone) and
 // each worker's private scratch, reserved up front: worker w of `parallel` packs GEMM operands
 // into gemm[w] and builds im2col columns in cols[w]. Kernels split their output across the
