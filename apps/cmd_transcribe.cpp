@@ -161,6 +161,10 @@ class Progress {
     std::fflush(stderr);
     shown_ = true;
   }
+  // Clears the progress line before a segment is printed on the same terminal.
+  void clear() {
+    if (shown_) std::fprintf(stderr, "\r\033[K");
+  }
   ~Progress() {
     if (shown_) std::fprintf(stderr, "\n");
   }
@@ -260,7 +264,11 @@ int run_transcribe(const TranscribeCli& o) {
     {
       Progress progress(file);
       language = transcriber.transcribe(
-          mel, t, [&printer](ww::TranscriptSegment&& s) { printer.add(s); },
+          mel, t,
+          [&printer, &progress](ww::TranscriptSegment&& s) {
+            progress.clear();
+            printer.add(s);
+          },
           [&progress](int done, int total) { progress.update(done, total); });
     }
     printer.finish(language);
