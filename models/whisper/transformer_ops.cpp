@@ -4,9 +4,13 @@
 #include "models/whisper/transformer_ops.hpp"
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <unsupported/Eigen/SpecialFunctions>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 namespace earshot::models::whisper {
 namespace {
@@ -14,6 +18,67 @@ using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMa
 using Strided = Eigen::OuterStride<Eigen::Dynamic>;
 using ConstHeadMap = Eigen::Map<const RowMat, 0, Strided>;
 using HeadMap = Eigen::Map<RowMat, 0, Strided>;
+
+#ifdef __AVX512F__
+// Q K^T for one head with a dedicated kernel. Eigen's GEMM with a depth of only head_dim (64)
+// spends much of its time re-packing K for every query block; here K is packed once per head
+// into panels of 16 keys ([panel][head_dim][16], zero past n_key) and each query block reads
+// it from cache with 8 queries x 16 keys of accumulators.
+constexpr int kKeyPanel = 16;
+
+std::size_t packed_keys_floats(int n_key, int head_dim) {
+  return static_cast<std::size_t>((n_key + kKeyPanel - 1) / kKeyPanel) * kKeyPanel *
+         static_cast<std::size_t>(head_dim);
+}
+
+void pack_keys(const float* k, int n_key, int ld, int head_dim, float* packed) {
+  const int panels = (n_key + kKeyPanel - 1) / kKeyPanel;
+  for (int p = 0; p < panels; ++p) {
+    float* dst = packed + static_cast<std::size_t>(p) * head_dim * kKeyPanel;
+    for (int l = 0; l < kKeyPanel; ++l) {
+      const int key = p * kKeyPanel + l;
+      const float* src = k + static_cast<std::size_t>(key) * ld;
+      for (int c = 0; c < head_dim; ++c) dst[c * kKeyPanel + l] = key < n_key ? src[c] : 0.0f;
+    }
+  }
+}
+
+// S[r, :] = scale * q[r] . K^T for NQ query rows (q with row stride ld, S with row stride n_key).
+template <int NQ>
+void score_rows(const float* q, int ld, const float* packed, int n_key, int head_dim, float scale,
+                float* s) {
+  const int panels = (n_key + kKeyPanel - 1) / kKeyPanel;
+  const __m512 vscale = _mm512_set1_ps(scale);
+  for (int p = 0; p < panels; ++p) {
+    const float* kp = packed + static_cast<std::size_t>(p) * head_dim * kKeyPanel;
+    __m512 acc[NQ];
+    for (int r = 0; r < NQ; ++r) acc[r] = _mm512_setzero_ps();
+    for (int c = 0; c < head_dim; ++c) {
+      const __m512 kv = _mm512_loadu_ps(kp + c * kKeyPanel);
+      for (int r = 0; r < NQ; ++r)
+        acc[r] =
+            _mm512_fmadd_ps(_mm512_set1_ps(q[static_cast<std::size_t>(r) * ld + c]), kv, acc[r]);
+    }
+    const int left = n_key - p * kKeyPanel;
+    const __mmask16 mask = left >= kKeyPanel ? static_cast<__mmask16>(0xffff)
+                                             : static_cast<__mmask16>((1u << left) - 1u);
+    for (int r = 0; r < NQ; ++r)
+      _mm512_mask_storeu_ps(s + static_cast<std::size_t>(r) * n_key + p * kKeyPanel, mask,
+                            _mm512_mul_ps(acc[r], vscale));
+  }
+}
+
+void scores_block(const float* q, int rows, int ld, const float* packed, int n_key, int head_dim,
+                  float scale, float* s) {
+  int r = 0;
+  for (; r + 8 <= rows; r += 8)
+    score_rows<8>(q + static_cast<std::size_t>(r) * ld, ld, packed, n_key, head_dim, scale,
+                  s + static_cast<std::size_t>(r) * n_key);
+  for (; r < rows; ++r)
+    score_rows<1>(q + static_cast<std::size_t>(r) * ld, ld, packed, n_key, head_dim, scale,
+                  s + static_cast<std::size_t>(r) * n_key);
+}
+#endif
 }  // namespace
 
 void layer_norm(const float* x, int n, int d, const LayerNormWeight& norm, float* out,
@@ -57,17 +122,34 @@ void multi_head_attention(const float* q, int n_query, const float* k, const flo
   constexpr int kQueryBlock = 128;
   parallel_for(work >= 65536.0 ? parallel : nullptr, heads, 1, [&](int h0, int h1, int worker) {
     float* block_scores = scores + static_cast<std::size_t>(worker) * n_query * n_key;
+#ifdef __AVX512F__
+    // Many queries: pack K once per head into the part of this worker's score scratch the
+    // blocks do not use (there is room whenever n_query spans several blocks).
+    const std::size_t block_floats = static_cast<std::size_t>(kQueryBlock) * n_key;
+    const bool packed_path =
+        n_query >= 2 * kQueryBlock && block_floats + packed_keys_floats(n_key, head_dim) <=
+                                          static_cast<std::size_t>(n_query) * n_key;
+    float* packed = block_scores + block_floats;
+#endif
     for (int h = h0; h < h1; ++h) {
       const int c0 = h * head_dim;
       ConstHeadMap K(k + c0, n_key, head_dim, Strided(ld));
       ConstHeadMap V(v + c0, n_key, head_dim, Strided(ld));
+#ifdef __AVX512F__
+      if (packed_path) pack_keys(k + c0, n_key, ld, head_dim, packed);
+#endif
       for (int i0 = 0; i0 < n_query; i0 += kQueryBlock) {
         const int rows = std::min(kQueryBlock, n_query - i0);
         const std::size_t off = static_cast<std::size_t>(i0) * ld + c0;
         ConstHeadMap Q(q + off, rows, head_dim, Strided(ld));
         HeadMap O(out + off, rows, head_dim, Strided(ld));
         Eigen::Map<RowMat> S(block_scores, rows, n_key);
-        S.noalias() = (Q * K.transpose()) * scale;
+#ifdef __AVX512F__
+        if (packed_path)
+          scores_block(q + off, rows, ld, packed, n_key, head_dim, scale, block_scores);
+        else
+#endif
+          S.noalias() = (Q * K.transpose()) * scale;
         for (int i = 0; i < rows; ++i) {
           // Keys past the query's own position are masked (weight exactly 0, as -inf in
           // softmax).

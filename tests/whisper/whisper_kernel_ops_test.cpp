@@ -126,8 +126,8 @@ TEST(WhisperKernelAttention, BlockedSoftmaxMatchesDoubleReference) {
     int n_query, n_key, causal_offset;
   };
   const int heads = 3, dh = 16, ld = heads * dh;
-  for (const Case& tc :
-       {Case{300, 300, -1}, Case{1, 257, -1}, Case{130, 140, 10}, Case{1, 65, 64}}) {
+  for (const Case& tc : {Case{300, 300, -1}, Case{1, 257, -1}, Case{130, 140, 10},
+                         Case{300, 310, 10}, Case{1, 65, 64}}) {
     const auto q = random_values(static_cast<std::size_t>(tc.n_query) * ld, 4, 2.0f);
     const auto k = random_values(static_cast<std::size_t>(tc.n_key) * ld, 5, 2.0f);
     const auto v = random_values(static_cast<std::size_t>(tc.n_key) * ld, 6);
