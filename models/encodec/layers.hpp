@@ -16,8 +16,18 @@ namespace earshot::encodec {
 
 using models::Tensor;
 
+// How ELU evaluates expm1 for negative inputs.
+//   kExact: glibc's expm1f (within 1 ulp, like torch). The ENCODER uses it: a faster few-ulp
+//           variant perturbed the encoder output enough to flip 24 kbps codes whose reference
+//           margin is just above 1e-4.
+//   kFast:  a vectorized polynomial (a few ulp, relative error < 5e-7). The DECODER uses it: its
+//           audio tolerance (1e-4) is orders of magnitude above, and scalar expm1f was a sixth of
+//           the decoder's time.
+enum class EluMode { kExact, kFast };
+
 // ELU with alpha 1, in place (elementwise: any split over threads gives the same bits).
-void elu_inplace(float* x, std::int64_t n, rt::Parallel* parallel = nullptr);
+void elu_inplace(float* x, std::int64_t n, rt::Parallel* parallel = nullptr,
+                 EluMode mode = EluMode::kExact);
 
 // Reflect padding exactly as transformers' EncodecConv1d._pad1d: when the input is not longer
 // than the largest pad, it is first extended with zeros so that reflection is defined, and those

@@ -35,10 +35,10 @@ int ipow(int base, int exp) {
 void ResidualBlock::forward(const std::vector<float>& x, std::int64_t length, std::vector<float>& y,
                             rt::Parallel* parallel) const {
   std::vector<float> a = x;
-  elu_inplace(a.data(), static_cast<std::int64_t>(a.size()), parallel);
+  elu_inplace(a.data(), static_cast<std::int64_t>(a.size()), parallel, elu);
   std::vector<float> b;
   conv1.forward(a.data(), length, b, parallel);
-  elu_inplace(b.data(), static_cast<std::int64_t>(b.size()), parallel);
+  elu_inplace(b.data(), static_cast<std::int64_t>(b.size()), parallel, elu);
   conv2.forward(b.data(), length, y, parallel);
   if (has_shortcut) {
     shortcut.forward(x.data(), length, a, parallel);
@@ -116,6 +116,7 @@ SeanetDecoder SeanetDecoder::load(WeightLoader& loader, const EncodecConfig& c) 
     for (int j = 0; j < c.num_residual_layers; ++j) {
       stage.blocks.push_back(load_block(loader, c, layer_name("decoder", index++), channels / 2,
                                         ipow(c.dilation_growth_rate, j)));
+      stage.blocks.back().elu = EluMode::kFast;
     }
     dec.stages.push_back(std::move(stage));
     scaling /= 2;
@@ -135,7 +136,7 @@ std::vector<float> SeanetDecoder::forward(const float* embeddings, std::int64_t 
   lstm.forward(x.data(), length, y, parallel);
   x.swap(y);
   for (const auto& stage : stages) {
-    elu_inplace(x.data(), static_cast<std::int64_t>(x.size()), parallel);
+    elu_inplace(x.data(), static_cast<std::int64_t>(x.size()), parallel, EluMode::kFast);
     stage.up.forward(x.data(), length, y, parallel);
     length *= stage.up.stride;
     x.swap(y);
@@ -144,7 +145,7 @@ std::vector<float> SeanetDecoder::forward(const float* embeddings, std::int64_t 
       x.swap(y);
     }
   }
-  elu_inplace(x.data(), static_cast<std::int64_t>(x.size()), parallel);
+  elu_inplace(x.data(), static_cast<std::int64_t>(x.size()), parallel, EluMode::kFast);
   last.forward(x.data(), length, y, parallel);
   return y;
 }

@@ -21,6 +21,7 @@ struct ResidualBlock {
   Conv1d conv2;     // kernel 1, C / compress -> C (after ELU)
   Conv1d shortcut;  // kernel 1, C -> C; empty weight when use_conv_shortcut is false (identity)
   bool has_shortcut = true;
+  EluMode elu = EluMode::kExact;  // decoder blocks: kFast (see layers.hpp)
 
   // Offline: x [length, C] -> y [length, C].
   void forward(const std::vector<float>& x, std::int64_t length, std::vector<float>& y,

@@ -140,7 +140,7 @@ std::int64_t StreamingDecoder::run(std::int64_t frames, bool final, float* out) 
   std::swap(a, b);
   const auto& dec = model_.decoder();
   for (std::size_t i = 0; i < s.ups.size(); ++i) {
-    elu_inplace(a, n * dec.stages[i].up.in_channels, parallel_);
+    elu_inplace(a, n * dec.stages[i].up.in_channels, parallel_, EluMode::kFast);
     n = s.ups[i].up.process(a, n, b);
     std::swap(a, b);
     for (auto& block : s.ups[i].blocks) {
@@ -148,7 +148,7 @@ std::int64_t StreamingDecoder::run(std::int64_t frames, bool final, float* out) 
       std::swap(a, b);
     }
   }
-  elu_inplace(a, n * dec.last.in_channels, parallel_);
+  elu_inplace(a, n * dec.last.in_channels, parallel_, EluMode::kFast);
   n = s.last.process(a, n, final, out);
   samples_out_ += n;
   return n;

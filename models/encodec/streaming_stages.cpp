@@ -168,10 +168,10 @@ std::int64_t StreamingResidualBlock::process(const float* x, std::int64_t n, boo
   }
   fifo_rows_ += n;
   std::memcpy(activated_.data(), x, sizeof(float) * n * C);
-  elu_inplace(activated_.data(), n * C, parallel_);
+  elu_inplace(activated_.data(), n * C, parallel_, block_->elu);
   const std::int64_t m = conv1_.process(activated_.data(), n, final, branch_.data());
   if (m == 0) return 0;
-  elu_inplace(branch_.data(), m * block_->conv1.out_channels, parallel_);
+  elu_inplace(branch_.data(), m * block_->conv1.out_channels, parallel_, block_->elu);
   block_->conv2.valid(branch_.data(), m, y, workspace_.data(), parallel_);
   for (std::int64_t i = 0; i < m * C; ++i) y[i] += fifo[i];
   std::memmove(fifo, fifo + m * C, sizeof(float) * (fifo_rows_ - m) * C);
