@@ -9,6 +9,7 @@
 #include "apps/command.hpp"
 #include "nodes/stems/stem_deck.hpp"
 #include "rt/memory_budget.hpp"
+#include "rt/thread_team.hpp"
 
 #include <poll.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace earshot::app {
 namespace {
@@ -32,6 +34,7 @@ struct DeckCliOptions {
   std::string input, model, client_name = "earshot-deck";
   bool jack = false;
   double segment = 0.0, overlap = 0.25, lookahead = 30.0, budget_mb = 2048.0;
+  int threads = 0;  // 0: one per hardware core
 };
 
 int run_deck(const DeckCliOptions& o) {
@@ -49,8 +52,13 @@ int run_deck(const DeckCliOptions& o) {
     }
   } restore{old_int, old_term};
 
+  if (o.threads < 0) throw std::invalid_argument("--threads must be at least 1");
+  const unsigned cores = std::thread::hardware_concurrency();
+  const int threads = o.threads > 0 ? o.threads : (cores == 0 ? 1 : static_cast<int>(cores));
   rt::MemoryBudget budget(static_cast<std::size_t>(o.budget_mb * 1024 * 1024));
-  htdemucs::ModelBag bag = htdemucs::ModelBag::load(o.model, budget);
+  // The team outlives the model; the deck's separator thread is its worker 0.
+  rt::ThreadTeam team(threads);
+  htdemucs::ModelBag bag = htdemucs::ModelBag::load(o.model, budget, &team);
   stems::DeckOptions options;
   options.client_name = o.client_name;
   options.overlap = o.overlap;
@@ -132,6 +140,8 @@ const RegisterCommand kRegisterDeck{Command{
           ->capture_default_str();
       sub.add_option("--lookahead", o->lookahead, "Seconds of stems kept ahead of the playhead")
           ->capture_default_str();
+      sub.add_option("--threads", o->threads,
+                     "Threads separating (default: one per hardware core)");
       sub.add_option("--budget-mb", o->budget_mb, "Memory budget in MiB")->capture_default_str();
       return [o] { return run_deck(*o); };
     }}};

@@ -13,6 +13,7 @@
 #include "models/htdemucs/separator.hpp"
 #include "nodes/stems/live_stems_session.hpp"
 #include "rt/memory_budget.hpp"
+#include "rt/thread_team.hpp"
 
 #include <sndfile.h>
 #include <sys/stat.h>
@@ -27,6 +28,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace earshot::app {
@@ -50,7 +52,15 @@ struct StemsOptions {
   double budget_mb = 0.0;  // 0: three quarters of the machine's memory
   bool jack = false;       // live: separate JACK input (nodes/stems)
   std::string client_name = "earshot-stems";
+  int threads = 0;  // 0: one per hardware core
 };
+
+int thread_count(int requested) {
+  if (requested < 0) throw std::invalid_argument("--threads must be at least 1");
+  if (requested > 0) return requested;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : static_cast<int>(cores);
+}
 
 // Reads any libsndfile format block by block as interleaved stereo (or `channels`) frames at
 // `rate`, resampling on the fly. NaN/Inf samples are read as 0 and counted.
@@ -232,6 +242,7 @@ int run_stems(const StemsOptions& o) {
     live.overlap = o.overlap;
     live.budget_bytes = o.budget_mb > 0 ? static_cast<std::size_t>(o.budget_mb * 1024 * 1024)
                                         : default_budget_bytes();
+    live.threads = thread_count(o.threads);
     return stems::run_live_stems(live);
   }
   if (o.input.empty() || o.out_dir.empty())
@@ -256,7 +267,8 @@ int run_stems(const StemsOptions& o) {
                                        ? static_cast<std::size_t>(o.budget_mb * 1024 * 1024)
                                        : default_budget_bytes();
   rt::MemoryBudget budget(budget_bytes);
-  htd::ModelBag bag = htd::ModelBag::load(o.model, budget);
+  rt::ThreadTeam team(thread_count(o.threads));  // outlives the model
+  htd::ModelBag bag = htd::ModelBag::load(o.model, budget, &team);
   const int C = bag.audio_channels(), S = bag.num_sources();
   htd::SeparatorOptions sep_options;
   sep_options.overlap = o.overlap;
@@ -343,6 +355,8 @@ const RegisterCommand kRegisterStems{Command{
       sub.add_option("--overlap", options->overlap, "Overlap between chunks, in [0, 1)")
           ->capture_default_str();
       sub.add_flag("--float", options->float_output, "Write 32-bit float WAV (default 16-bit PCM)");
+      sub.add_option("--threads", options->threads,
+                     "Threads separating (default: one per hardware core)");
       sub.add_option("--budget-mb", options->budget_mb,
                      "Memory budget in MiB (default: 3/4 of the machine's memory)");
       return [options] { return run_stems(*options); };

@@ -5,11 +5,33 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
 
 namespace earshot::stems {
+namespace {
+
+// The most output frames a streaming resampler owes but has not produced yet, over two seconds
+// of input fed in `block`-frame blocks (see the header: the counts do not depend on the signal).
+std::int64_t held_back(double in_rate, double out_rate, std::size_t channels, std::size_t block) {
+  dsp::Resampler r(in_rate, out_rate, channels);
+  const std::vector<float> in(block * channels, 0.0f);
+  std::vector<float> out(r.output_capacity(block) * channels);
+  std::int64_t fed = 0, made = 0, worst = 0;
+  const std::int64_t blocks = std::max<std::int64_t>(
+      8, static_cast<std::int64_t>(2 * in_rate) / static_cast<std::int64_t>(block));
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    made += static_cast<std::int64_t>(r.process(in, out));
+    fed += static_cast<std::int64_t>(block);
+    const auto owed = static_cast<std::int64_t>(std::floor(fed * out_rate / in_rate));
+    worst = std::max(worst, owed - made);
+  }
+  return worst;
+}
+
+}  // namespace
 
 LiveStemsNode::LiveStemsNode(htdemucs::ModelBag& bag, const LiveStemsOptions& options,
                              rt::MemoryBudget& budget) {
@@ -27,11 +49,8 @@ LiveStemsNode::LiveStemsNode(htdemucs::ModelBag& bag, const LiveStemsOptions& op
   client_ = std::make_unique<JackPortClient>(options.client_name,
                                              std::vector<std::string>{"in_L", "in_R"}, outputs);
   const std::uint32_t rate = client_->sample_rate();
-  if (static_cast<int>(rate) != bag.samplerate())
-    throw rt::BackendError("the JACK server runs at " + std::to_string(rate) +
-                           " Hz but the model separates at " + std::to_string(bag.samplerate()) +
-                           " Hz; live stems do not resample: restart jackd with -r " +
-                           std::to_string(bag.samplerate()));
+  rate_ = static_cast<int>(rate);
+  const int model_rate = bag.samplerate();
 
   htdemucs::SeparatorOptions sep_options;
   sep_options.segment = options.segment;
@@ -40,9 +59,29 @@ LiveStemsNode::LiveStemsNode(htdemucs::ModelBag& bag, const LiveStemsOptions& op
       bag, htdemucs::ChunkedSeparator::kUnknownLength, sep_options, budget);
 
   const std::int64_t period = client_->period_frames();
-  margin_ = options.margin >= 0 ? options.margin : 2 * period + rate / 20;
+  margin_ = options.margin_seconds >= 0
+                ? static_cast<std::int64_t>(options.margin_seconds * rate_)
+                : (options.margin >= 0 ? options.margin : 2 * period + rate / 20);
   const std::int64_t L = separator_->segment(), stride = separator_->stride();
-  const std::int64_t latency = L + stride + margin_;
+  scratch_frames_ = 4096;
+  std::int64_t pipeline = L + stride;  // in JACK frames
+  if (rate_ != model_rate) {
+    down_ = std::make_unique<dsp::Resampler>(rate_, model_rate, 2);
+    up_ = std::make_unique<dsp::Resampler>(model_rate, rate_, out_channels_);
+    // The worker feeds the down-resampler whatever arrived (a period, up to scratch_frames_)
+    // and the up-resampler one chunk's final frames (a stride) at a time.
+    const std::int64_t down = std::max(held_back(rate_, model_rate, 2, period),
+                                       held_back(rate_, model_rate, 2, scratch_frames_));
+    const std::int64_t up = held_back(model_rate, rate_, out_channels_, stride);
+    resampler_delay_ = (down * rate_ + model_rate - 1) / model_rate + up;
+    pipeline = ((L + stride) * rate_ + model_rate - 1) / model_rate;
+    model_in_frames_ = down_->output_capacity(scratch_frames_);
+    up_out_frames_ = up_->output_capacity(stride);
+    model_in_ = budget.reserve_array<float>("stems-live resampled input", model_in_frames_ * 2);
+    up_out_ =
+        budget.reserve_array<float>("stems-live resampled stems", up_out_frames_ * out_channels_);
+  }
+  const std::int64_t latency = pipeline + resampler_delay_ + margin_;
   if (latency > (std::int64_t{1} << 30)) throw std::invalid_argument("latency too large");
   latency_ = static_cast<std::uint32_t>(latency);
 
@@ -50,13 +89,12 @@ LiveStemsNode::LiveStemsNode(htdemucs::ModelBag& bag, const LiveStemsOptions& op
   // Output: the primed latency plus a chunk's final frames, with room for period jitter.
   const std::size_t slack = 8 * static_cast<std::size_t>(std::max<std::int64_t>(period, 1024));
   const std::size_t in_cap = rt::next_power_of_two((L + latency + slack) * 2);
-  const std::size_t out_cap = rt::next_power_of_two((latency + 2 * stride + slack) *
-                                                    static_cast<std::size_t>(out_channels_));
+  const std::size_t out_cap = rt::next_power_of_two(
+      (latency + 2 * (stride + up_out_frames_) + slack) * static_cast<std::size_t>(out_channels_));
   in_storage_ = budget.reserve_array<float>("stems-live input ring", in_cap);
   out_storage_ = budget.reserve_array<float>("stems-live output ring", out_cap);
   in_ring_ = std::make_unique<rt::SpscRing<float>>(in_storage_.as<float>().data(), in_cap);
   out_ring_ = std::make_unique<rt::SpscRing<float>>(out_storage_.as<float>().data(), out_cap);
-  scratch_frames_ = 4096;
   in_scratch_ = budget.reserve_array<float>("stems-live worker input", scratch_frames_ * 2);
   out_scratch_ = budget.reserve_array<float>("stems-live worker output",
                                              static_cast<std::size_t>(stride + L) * out_channels_);
@@ -134,6 +172,8 @@ void LiveStemsNode::work() {
   htdemucs::ChunkedSeparator& sep = *separator_;
   float* scratch = in_scratch_.as<float>().data();
   float* stems = out_scratch_.as<float>().data();
+  // Model-rate input waiting to be pushed: the scratch itself, or the down-resampler's output.
+  float* fifo = down_ ? model_in_.as<float>().data() : scratch;
   const auto ch = static_cast<std::size_t>(out_channels_);
   while (!stopping_.load(std::memory_order_acquire)) {
     if (sep.ready()) {
@@ -141,13 +181,21 @@ void LiveStemsNode::work() {
       for (std::int64_t t = 0; t < n; ++t)
         for (int s = 0; s < sources_; ++s)
           for (int c = 0; c < 2; ++c) stems[t * ch + s * 2 + c] = sep.output(s, c)[t];
+      const float* out = stems;
+      std::size_t frames = static_cast<std::size_t>(n);
+      if (up_) {
+        float* resampled = up_out_.as<float>().data();
+        frames = up_->process(std::span<const float>(stems, frames * ch),
+                              std::span<float>(resampled, up_out_frames_ * ch));
+        out = resampled;
+      }
       // The ring is sized so this never waits in practice; if it ever does, only this worker
       // waits, never the audio thread.
       std::size_t written = 0;
-      const std::size_t total = static_cast<std::size_t>(n) * ch;
+      const std::size_t total = frames * ch;
       while (written < total && !stopping_.load(std::memory_order_acquire)) {
         const std::size_t w =
-            out_ring_->write(std::span<const float>(stems + written, total - written));
+            out_ring_->write(std::span<const float>(out + written, total - written));
         written += w;
         if (w == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
@@ -155,13 +203,21 @@ void LiveStemsNode::work() {
       separated_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_release);
       continue;
     }
+    if (fifo_pos_ < fifo_count_) {
+      const std::size_t n =
+          std::min(fifo_count_ - fifo_pos_, static_cast<std::size_t>(sep.frames_wanted()));
+      sep.push(fifo + fifo_pos_ * 2, static_cast<std::int64_t>(n));
+      fifo_pos_ += n;
+      continue;
+    }
     const std::size_t available = rt::frames_readable(*in_ring_, 2);
     if (available == 0) return;
-    const std::size_t n =
-        std::min({available, scratch_frames_, static_cast<std::size_t>(sep.frames_wanted())});
+    const std::size_t n = std::min(available, scratch_frames_);
     in_ring_->read(std::span<float>(scratch, n * 2));
-    sep.push(scratch, static_cast<std::int64_t>(n));
+    fifo_pos_ = 0;
+    fifo_count_ = down_ ? down_->process(std::span<const float>(scratch, n * 2),
+                                         std::span<float>(fifo, model_in_frames_ * 2))
+                        : n;
   }
 }
-
 }  // namespace earshot::stems

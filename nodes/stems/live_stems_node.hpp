@@ -26,14 +26,21 @@
 // If the input ring overflows (worker far behind), the missing input is replaced by zeros, in
 // place, so the stream's timing is kept; counted in dropped_input_frames().
 //
-// Sample rate: the server's rate must be the model's (44.1 kHz for every HTDemucs); any other
-// rate is refused with a clear error (no resampling: it would add latency and a second
-// approximation to what is meant to equal the offline separation).
+// Sample rate: the model separates at its rate (44.1 kHz). A server at another rate (48 kHz
+// is common) is served by resampling on the worker (libsoxr HQ, dsp::Resampler): input from
+// the server's rate to the model's, stems back. Both resamplers are time-aligned (soxr trims
+// its own filter delay), so only WHEN their output is available changes: they hold back a few
+// hundred frames. That is measured at construction (a dry run with silence in the block sizes
+// the worker uses; soxr's counts never depend on the signal) and added to the latency:
+//     D = ceil((L + stride) * jack / model) + held back (down, in JACK frames) + held back (up)
+//         + margin
+// and D is what JACK is told, in the server's frames.
 //
 // Server shutdown: server_gone() turns true with shutdown_message(); the owner stops and
 // exits. Nothing blocks on the server.
 #pragma once
 
+#include "dsp/resampler.hpp"
 #include "models/htdemucs/separator.hpp"
 #include "nodes/stems/jack_port_client.hpp"
 #include "rt/memory_budget.hpp"
@@ -50,15 +57,16 @@ namespace earshot::stems {
 
 struct LiveStemsOptions {
   std::string client_name = "earshot-stems";
-  std::int64_t segment = 0;  // frames per chunk; 0: the model's training length
-  double overlap = 0.25;     // in [0, 1)
-  std::int64_t margin = -1;  // processing margin in frames; -1: 2 periods + 50 ms
+  std::int64_t segment = 0;      // frames per chunk; 0: the model's training length
+  double overlap = 0.25;         // in [0, 1)
+  std::int64_t margin = -1;      // processing margin in JACK frames; -1: 2 periods + 50 ms
+  double margin_seconds = -1.0;  // >= 0: the margin in seconds instead (any server rate)
 };
 
 class LiveStemsNode : private JackPortClient::Callback {
  public:
   // Opens the JACK client and reserves everything (rings, separator) from `budget`. Does not
-  // activate. Throws rt::BackendError (no server, wrong rate) or std::invalid_argument.
+  // activate. Throws rt::BackendError (no server) or std::invalid_argument.
   LiveStemsNode(htdemucs::ModelBag& bag, const LiveStemsOptions& options, rt::MemoryBudget& budget);
   ~LiveStemsNode() override;
 
@@ -69,7 +77,11 @@ class LiveStemsNode : private JackPortClient::Callback {
   std::uint32_t latency_frames() const { return latency_; }
   std::int64_t segment() const { return separator_->segment(); }
   std::int64_t stride() const { return separator_->stride(); }
-  std::int64_t margin() const { return margin_; }
+  std::int64_t margin() const { return margin_; }  // JACK frames
+  int rate() const { return rate_; }               // the JACK server's
+  bool resampling() const { return down_ != nullptr; }
+  // Frames the two resamplers hold back (JACK frames; part of latency_frames()).
+  std::int64_t resampler_delay() const { return resampler_delay_; }
   const JackPortClient& client() const { return *client_; }
 
   // JACK frame time of the node's first cycle: its stream frame 0 (valid once started()).
@@ -94,8 +106,13 @@ class LiveStemsNode : private JackPortClient::Callback {
   int sources_ = 0, out_channels_ = 0;
   std::unique_ptr<JackPortClient> client_;
   std::unique_ptr<htdemucs::ChunkedSeparator> separator_;
-  std::int64_t margin_ = 0;
+  std::int64_t margin_ = 0, resampler_delay_ = 0;
   std::uint32_t latency_ = 0;
+  int rate_ = 0;
+  std::unique_ptr<dsp::Resampler> down_, up_;  // JACK -> model rate, model -> JACK rate
+  rt::Reservation model_in_, up_out_;          // their outputs
+  std::size_t model_in_frames_ = 0, up_out_frames_ = 0;
+  std::size_t fifo_pos_ = 0, fifo_count_ = 0;  // model-rate input frames not yet pushed
 
   rt::Reservation in_storage_, out_storage_, in_scratch_, out_scratch_;
   std::unique_ptr<rt::SpscRing<float>> in_ring_;   // [frames][2]

@@ -13,6 +13,7 @@ struct LiveSessionOptions {
   double overlap = 0.25;
   double margin_ms = -1.0;  // < 0: the node's default (2 periods + 50 ms)
   std::size_t budget_bytes = std::size_t{4} << 30;
+  int threads = 1;  // threads separating (a ThreadTeam shared by the model's layers)
 };
 
 // Prints the ports and the latency on stderr, runs until SIGINT/SIGTERM (returns 0) or until
