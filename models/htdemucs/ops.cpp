@@ -439,4 +439,11 @@ void layer_norm_rows(const float* x, std::int64_t n, int d, const float* gamma, 
   }
 }
 
+void layer_norm_rows(const float* x, std::int64_t n, int d, const float* gamma, const float* beta,
+                     float eps, float* y, Workers& workers) {
+  workers.run(n, 16, [&](std::int64_t r0, std::int64_t r1, int) {
+    layer_norm_rows(x + r0 * d, r1 - r0, d, gamma, beta, eps, y + r0 * d);
+  });
+}
+
 }  // namespace earshot::htdemucs

@@ -130,5 +130,7 @@ void linear(const float* x, std::int64_t n, int in, const float* w, const float*
 // LayerNorm over the last dim of [n, d] rows, in place or into y.
 void layer_norm_rows(const float* x, std::int64_t n, int d, const float* gamma, const float* beta,
                      float eps, float* y);
+void layer_norm_rows(const float* x, std::int64_t n, int d, const float* gamma, const float* beta,
+                     float eps, float* y, Workers& workers);
 
 }  // namespace earshot::htdemucs

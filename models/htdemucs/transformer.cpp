@@ -75,14 +75,17 @@ void group_norm_tokens(float* x, std::int64_t n, int d, const float* gamma, cons
 }
 
 // x += scale * y per channel (LayerScale on a residual branch); no scale = plain sum.
-void add_scaled(float* x, const float* y, std::int64_t n, int d, const models::Tensor& scale) {
-  if (scale.empty()) {
-    for (std::int64_t i = 0; i < n * d; ++i) x[i] += y[i];
-    return;
-  }
-  const float* s = scale.data();
-  for (std::int64_t r = 0; r < n; ++r)
-    for (int c = 0; c < d; ++c) x[r * d + c] += s[c] * y[r * d + c];
+void add_scaled(float* x, const float* y, std::int64_t n, int d, const models::Tensor& scale,
+                Workers& workers) {
+  workers.run(n, 16, [&](std::int64_t r0, std::int64_t r1, int) {
+    if (scale.empty()) {
+      for (std::int64_t i = r0 * d; i < r1 * d; ++i) x[i] += y[i];
+      return;
+    }
+    const float* s = scale.data();
+    for (std::int64_t r = r0; r < r1; ++r)
+      for (int c = 0; c < d; ++c) x[r * d + c] += s[c] * y[r * d + c];
+  });
 }
 
 }  // namespace
@@ -167,16 +170,16 @@ void CrossTransformer::layer(const XLayerW& w, float* x, std::int64_t n, const f
   float* kvn = kvn_.as<float>().data();
   float* tmp = tmp_.as<float>().data();
   float* ff = ff_.as<float>().data();
-  layer_norm_rows(x, n, D, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, qn);
+  layer_norm_rows(x, n, D, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, qn, *workers_);
   if (w.cross) {
-    layer_norm_rows(kv, nk, D, w.norm2.g.data(), w.norm2.b.data(), 1e-5f, kvn);
+    layer_norm_rows(kv, nk, D, w.norm2.g.data(), w.norm2.b.data(), 1e-5f, kvn, *workers_);
     attention(w.attn, qn, n, kvn, nk, tmp);
   } else {
     attention(w.attn, qn, n, qn, n, tmp);
   }
-  add_scaled(x, tmp, n, D, w.gamma1);
+  add_scaled(x, tmp, n, D, w.gamma1, *workers_);
   const NormW& ffn = w.cross ? w.norm3 : w.norm2;
-  layer_norm_rows(x, n, D, ffn.g.data(), ffn.b.data(), 1e-5f, qn);
+  layer_norm_rows(x, n, D, ffn.g.data(), ffn.b.data(), 1e-5f, qn, *workers_);
   linear(qn, n, D, w.linear1_w.data(), w.linear1_b.data(), hidden_, ff, *workers_);
   if (config_.t_gelu) {
     gelu_inplace(ff, n * hidden_, *workers_);
@@ -184,7 +187,7 @@ void CrossTransformer::layer(const XLayerW& w, float* x, std::int64_t n, const f
     for (std::int64_t i = 0; i < n * hidden_; ++i) ff[i] = std::max(ff[i], 0.0f);
   }
   linear(ff, n, hidden_, w.linear2_w.data(), w.linear2_b.data(), D, tmp, *workers_);
-  add_scaled(x, tmp, n, D, w.gamma2);
+  add_scaled(x, tmp, n, D, w.gamma2, *workers_);
   if (w.norm_out.present()) group_norm_tokens(x, n, D, w.norm_out.g.data(), w.norm_out.b.data());
 }
 
