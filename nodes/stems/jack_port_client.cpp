@@ -28,7 +28,13 @@ JackPortClient::JackPortClient(const std::string& client_name,
                                const std::vector<std::string>& inputs,
                                const std::vector<std::string>& outputs) {
   jack_status_t status{};
+  // libjack reports a missing server in several lines of its own on stderr; our exception says
+  // it in one. Quiet while opening, libjack's messages on stderr again once connected.
+  jack_set_error_function([](const char*) {});
+  jack_set_info_function([](const char*) {});
   client_ = jack_client_open(client_name.c_str(), JackNoStartServer, &status);
+  jack_set_error_function([](const char* message) { std::fprintf(stderr, "JACK: %s\n", message); });
+  jack_set_info_function([](const char*) {});
   if (client_ == nullptr) {
     char hex[16];
     std::snprintf(hex, sizeof hex, "0x%x", static_cast<unsigned>(status));
