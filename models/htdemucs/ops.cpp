@@ -161,14 +161,11 @@ void Workers::run(std::int64_t n, int align,
 void linear(const float* x, std::int64_t n, int in, const float* w, const float* bias, int out,
             float* y, Workers& workers) {
   workers.run(n, 16, [&](std::int64_t r0, std::int64_t r1, int) {
-    const std::int64_t rows = r1 - r0;
-    gemm(false, true, static_cast<int>(rows), out, in, x + r0 * in, in, w, in, y + r0 * out, out,
-         0.0f);
-    if (bias != nullptr) {
-      MapMat Y(y + r0 * out, rows, out, Eigen::OuterStride<>(out));
-      Eigen::Map<const Eigen::RowVectorXf> bv(bias, out);
-      Y.rowwise() += bv;
-    }
+    // The product accumulates onto the bias: one pass over Y instead of a fill and an add.
+    if (bias != nullptr)
+      for (std::int64_t r = r0; r < r1; ++r) std::copy(bias, bias + out, y + r * out);
+    gemm(false, true, static_cast<int>(r1 - r0), out, in, x + r0 * in, in, w, in, y + r0 * out, out,
+         bias != nullptr ? 1.0f : 0.0f);
   });
 }
 
@@ -221,25 +218,29 @@ void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act
   const std::int64_t N = out.plane();
   const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 &&
                          g.pw == 0 && in.h == out.h && in.w == out.w;
-  // Each worker owns a contiguous range of output columns (positions), all channels.
+  // Each worker owns a contiguous range of output columns (positions), all channels. The
+  // products accumulate onto the bias (one pass over the output instead of a fill and an add).
+  const float beta = bias != nullptr ? 1.0f : 0.0f;
+  auto fill_bias = [&](std::int64_t n0, std::int64_t n1) {
+    if (bias == nullptr) return;
+    for (int co = 0; co < out.c; ++co) {
+      float* dst = out.data + static_cast<std::int64_t>(co) * N;
+      std::fill(dst + n0, dst + n1, bias[co]);
+    }
+  };
   workers.run(N, 64, [&](std::int64_t b, std::int64_t e, int w) {
     if (pointwise) {
-      gemm(false, false, out.c, e - b, K, weight, K, in.data + b, N, out.data + b, N, 0.0f);
-    } else {
-      const ConvScratch& scratch = workers.cols[w];
-      const std::int64_t nb = column_block(scratch.capacity, K, e - b);
-      for (std::int64_t n0 = b; n0 < e; n0 += nb) {
-        const std::int64_t cnt = std::min(nb, e - n0);
-        im2col(g, in, out, n0, cnt, scratch.cols);
-        gemm(false, false, out.c, cnt, K, weight, K, scratch.cols, cnt, out.data + n0, N, 0.0f);
-      }
+      fill_bias(b, e);
+      gemm(false, false, out.c, e - b, K, weight, K, in.data + b, N, out.data + b, N, beta);
+      return;
     }
-    if (bias != nullptr) {
-      for (int co = 0; co < out.c; ++co) {
-        float* dst = out.data + static_cast<std::int64_t>(co) * N;
-        const float bv = bias[co];
-        for (std::int64_t t = b; t < e; ++t) dst[t] += bv;
-      }
+    const ConvScratch& scratch = workers.cols[w];
+    const std::int64_t nb = column_block(scratch.capacity, K, e - b);
+    for (std::int64_t n0 = b; n0 < e; n0 += nb) {
+      const std::int64_t cnt = std::min(nb, e - n0);
+      im2col(g, in, out, n0, cnt, scratch.cols);
+      fill_bias(n0, n0 + cnt);
+      gemm(false, false, out.c, cnt, K, weight, K, scratch.cols, cnt, out.data + n0, N, beta);
     }
   });
 }
