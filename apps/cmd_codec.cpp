@@ -173,9 +173,20 @@ int run_decode(const CodecOptions& o) {
 }
 
 std::atomic<bool> g_play_interrupted{false};
+std::atomic<codec::CodecPlayer*> g_player{nullptr};
 extern "C" void interrupt_play(int) {
   g_play_interrupted.store(true);
+  if (codec::CodecPlayer* player = g_player.load()) player->request_stop();
 }
+
+// Makes the player reachable from the Ctrl-C handler while it exists.
+struct InterruptTarget {
+  explicit InterruptTarget(codec::CodecPlayer& player) {
+    g_player.store(&player);
+    if (g_play_interrupted.load()) player.request_stop();
+  }
+  ~InterruptTarget() { g_player.store(nullptr); }
+};
 
 // The code input as a file descriptor: the player's reader polls it, so Ctrl-C ends a run even
 // while the producer keeps the pipe open and silent.
@@ -247,6 +258,7 @@ int play_to_wav(const ec::EncodecModel& model, rt::MemoryBudget& budget,
         }
       });
   codec::CodecPlayer player(model, budget, options);
+  InterruptTarget interrupt_target(player);
   CodeInput input(o.codes);
   WavStreamWriter writer(o.output, channels, static_cast<int>(std::lround(options.output_rate)));
   player.start_reading(input.fd, framing, input.label);
@@ -297,6 +309,7 @@ int play_live(const ec::EncodecModel& model, rt::MemoryBudget& budget,
   // JACK may change its period while we run; the player only sizes its ring by this.
   options.max_period_frames = std::max<std::uint32_t>(backend->period_frames() * 2, 4096);
   codec::CodecPlayer player(model, budget, options);
+  InterruptTarget interrupt_target(player);
   CodeInput input(o.codes);
   player.start_reading(input.fd, framing, input.label);
   backend->start(player);

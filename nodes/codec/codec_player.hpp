@@ -79,6 +79,9 @@ class CodecPlayer final : public rt::AudioProcessor {
   void start_reading(int fd, encodec::FrameFraming framing, std::string label);
   // Stops the reader (within ~50 ms even if the producer keeps the pipe open) and the worker.
   void stop();
+  // Async-signal-safe (one lock-free store): asks the reader to stop waiting for input and
+  // wait_until_caught_up() to return; stop() does the rest. For a Ctrl-C handler.
+  void request_stop() noexcept { stop_.store(true, std::memory_order_release); }
 
   void process(const float* const* in, float* const* out, std::uint32_t frames) noexcept override;
   // For clocks that are not real time: waits until the next period can be filled from the ring

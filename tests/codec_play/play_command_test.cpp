@@ -4,6 +4,8 @@
 #include "tests/backends/subprocess.hpp"
 #include "tests/codec_play/play_test_util.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -138,6 +140,26 @@ TEST(CodecPlayCommand, BadInputIsOneClearError) {
                    model_dir().string(), "--codes", "/dev/null", "--jack", "--output", "x.wav"});
   EXPECT_EQ(both.wait(60), 1);
   EXPECT_NE(both.err().find("choose one of"), std::string::npos) << both.err();
+}
+
+TEST(CodecPlayCommand, InterruptWhileTheProducerIsSilentEndsCleanly) {
+  // The producer keeps its pipe open and stops writing: Ctrl-C still ends the run at once, with
+  // the audio so far in the file and the summary printed.
+  const std::string fifo = temp("fifo"), wav = temp("int.wav");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  Subprocess run(play_args(fifo, wav));
+  const int fd = ::open(fifo.c_str(), O_WRONLY);  // waits for the player to open it
+  ASSERT_GE(fd, 0);
+  const std::string bytes = reference().i16_bytes(0, 20);
+  ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  run.signal(SIGINT);
+  EXPECT_EQ(run.wait(10), 130) << run.err();
+  EXPECT_NE(run.err().find("20 frames"), std::string::npos) << run.err();
+  EXPECT_GE(dsp::read_audio_file(wav).frames(), 20u * kHop - 256);
+  ::close(fd);
+  std::remove(fifo.c_str());
+  std::remove(wav.c_str());
 }
 
 TEST(CodecPlayCommand, RefusesTheNonCausalModel) {
