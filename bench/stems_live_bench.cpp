@@ -4,11 +4,14 @@
 // must stay above 1 (above 1 + margin/stride to ride out jitter). This runs exactly the
 // worker's loop (ChunkedSeparator over an endless stream, pushed a JACK-sized period at a
 // time) on the fixture models, with the fixtures' music as input.
-//   counters: headroom, ms_per_chunk, rt_factor (audio seconds per compute second).
+//   counters: headroom, ms_per_chunk, rt_factor (audio seconds per compute second), threads.
+// The argument is the thread count (`--threads N` of stems and deck: an rt::ThreadTeam whose
+// worker 0 is the node's worker thread).
 // Fixture models are small (0.65-0.975 s segments); the full-size model's seconds per segment
 // are in earshot_htdemucs_bench.
 #include "models/htdemucs/separator.hpp"
 #include "rt/memory_budget.hpp"
+#include "rt/thread_team.hpp"
 
 #include <benchmark/benchmark.h>
 
@@ -30,7 +33,8 @@ std::string fixture_dir(const std::string& name) {
 void BM_LiveWorkerChunk(benchmark::State& state, const std::string& model) {
   using namespace earshot;
   rt::MemoryBudget budget(std::size_t{1} << 30);
-  htdemucs::ModelBag bag = htdemucs::ModelBag::load(fixture_dir(model), budget);
+  rt::ThreadTeam team(static_cast<int>(state.range(0)));  // outlives the model
+  htdemucs::ModelBag bag = htdemucs::ModelBag::load(fixture_dir(model), budget, &team);
   htdemucs::ChunkedSeparator sep(bag, htdemucs::ChunkedSeparator::kUnknownLength, {}, budget);
   // A deterministic music-like stereo signal (chords and noise bursts): the cost does not
   // depend on the content, only on the shapes.
@@ -72,12 +76,17 @@ void BM_LiveWorkerChunk(benchmark::State& state, const std::string& model) {
   state.counters["stride_ms"] = 1000.0 * stride_s;
   state.counters["headroom"] = stride_s / per_chunk;
   state.counters["rt_factor"] = stride_s / per_chunk;
+  state.counters["threads"] = static_cast<double>(state.range(0));
 }
 
 BENCHMARK_CAPTURE(BM_LiveWorkerChunk, small4, std::string("small4"))
+    ->Arg(1)
+    ->Arg(2)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(8);
 BENCHMARK_CAPTURE(BM_LiveWorkerChunk, small6, std::string("small6"))
+    ->Arg(1)
+    ->Arg(2)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(8);
 
