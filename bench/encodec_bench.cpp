@@ -1,7 +1,8 @@
 // EnCodec 24 kHz at full published size (num_filters 32, hidden 128, codebook_dim 128, 32
 // codebooks of 1024) with random weights generated in memory. Prints (plain table, no Google
 // Benchmark harness, so that every figure the issue asks for comes out of one run):
-//   - offline decode and encode of 5 s and 10 s with 1 and 2 threads (rt::ThreadTeam): wall time,
+//   - EncodecModel::decode (24 kHz: streaming decoder in 64-frame blocks) and ::encode (whole
+//     clip) of 5 s and 10 s with 1 and 2 threads (rt::ThreadTeam): wall time,
 //     process CPU time, best of a few runs; the encodec.cpp scale (2.8 s per 10 s, 2 threads);
 //   - streaming decode one frame (13.3 ms of audio) per push on one core: per-frame latency
 //     p50/p99/max from thread CPU time and from wall time, real-time factor;
@@ -209,7 +210,7 @@ int main(int argc, char** argv) {
 
   // ---- offline decode / encode ----
   if (section("offline")) {
-    std::printf("%-28s %8s %10s %10s %8s %14s\n", "offline (whole clip)", "threads", "wall s",
+    std::printf("%-28s %8s %10s %10s %8s %14s\n", "EncodecModel encode/decode", "threads", "wall s",
                 "cpu s", "RTF", "vs encodec.cpp");
     for (int seconds : {5, 10}) {
       const std::int64_t frames = seconds * 75;
@@ -239,43 +240,49 @@ int main(int argc, char** argv) {
     std::printf("load average: %s\n\n", loadavg().c_str());
   }
 
-  // ---- streaming decode, one frame per push, one core ----
+  // ---- streaming decode on one core: per-push latency and RTF for several push sizes ----
   if (section("stream")) {
     const std::int64_t frames = 10 * 75;
     const auto codes = make_codes(frames);  // used frame-major here: any valid codes do
-    StreamingDecoder stream(model, budget, kNq, 1);
-    std::vector<float> out(static_cast<std::size_t>(stream.max_output_samples()));
-    std::vector<double> cpu_ms, wall_ms;
-    double cpu_total = 0;
-    for (int r = 0; r < runs; ++r) {
-      stream.reset();
-      for (std::int64_t f = 0; f < frames; ++f) {
-        const double w0 = now_s(CLOCK_MONOTONIC);
-        const double c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
-        benchmark::DoNotOptimize(stream.push(codes.data() + f * kNq, 1, out.data()));
-        const double c = (now_s(CLOCK_THREAD_CPUTIME_ID) - c0) * 1e3;
-        wall_ms.push_back((now_s(CLOCK_MONOTONIC) - w0) * 1e3);
-        cpu_ms.push_back(c);
-        cpu_total += c;
+    std::printf("streaming decode on one core (thread CPU time; wall in brackets), %d x 10 s\n",
+                runs);
+    std::printf("%-16s %10s %10s %10s %8s %22s\n", "frames per push", "p50 ms", "p99 ms", "max ms",
+                "RTF", "wall p50 / p99 ms");
+    for (int per_push : {1, 2, 4, 8}) {
+      StreamingDecoder stream(model, budget, kNq, per_push);
+      std::vector<float> out(static_cast<std::size_t>(stream.max_output_samples()));
+      std::vector<double> cpu_ms, wall_ms;
+      double cpu_total = 0;
+      for (int r = 0; r < runs; ++r) {
+        stream.reset();
+        for (std::int64_t f = 0; f < frames; f += per_push) {
+          const double w0 = now_s(CLOCK_MONOTONIC);
+          const double c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
+          benchmark::DoNotOptimize(stream.push(
+              codes.data() + f * kNq, std::min<std::int64_t>(per_push, frames - f), out.data()));
+          const double c = (now_s(CLOCK_THREAD_CPUTIME_ID) - c0) * 1e3;
+          wall_ms.push_back((now_s(CLOCK_MONOTONIC) - w0) * 1e3);
+          cpu_ms.push_back(c);
+          cpu_total += c;
+        }
+        benchmark::DoNotOptimize(stream.finish(out.data()));
       }
-      benchmark::DoNotOptimize(stream.finish(out.data()));
+      std::sort(cpu_ms.begin(), cpu_ms.end());
+      std::sort(wall_ms.begin(), wall_ms.end());
+      auto pct = [](const std::vector<double>& v, double p) {
+        return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
+      };
+      std::printf("%-16d %10.3f %10.3f %10.3f %8.4f %10.3f / %9.3f\n", per_push, pct(cpu_ms, 0.5),
+                  pct(cpu_ms, 0.99), cpu_ms.back(), cpu_total / (runs * 10.0 * 1000.0),
+                  pct(wall_ms, 0.5), pct(wall_ms, 0.99));
     }
-    std::sort(cpu_ms.begin(), cpu_ms.end());
-    std::sort(wall_ms.begin(), wall_ms.end());
-    auto pct = [](const std::vector<double>& v, double p) {
-      return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-    };
-    std::printf("streaming decode, 1 frame (13.33 ms) per push, one core, %d x 10 s:\n", runs);
-    std::printf("  thread CPU per frame: p50 %.3f ms  p99 %.3f ms  max %.3f ms;  RTF %.4f\n",
-                pct(cpu_ms, 0.5), pct(cpu_ms, 0.99), cpu_ms.back(),
-                cpu_total / (runs * 10.0 * 1000.0));
-    std::printf("  wall per frame:       p50 %.3f ms  p99 %.3f ms  max %.3f ms (shared machine)\n",
-                pct(wall_ms, 0.5), pct(wall_ms, 0.99), wall_ms.back());
-    std::printf("  start delay %lld frames; load average: %s\n\n",
-                static_cast<long long>(stream.start_delay_frames()), loadavg().c_str());
+    std::printf("(one frame = 13.33 ms of audio; start delay 6 frames; load average: %s)\n\n",
+                loadavg().c_str());
   }
 
   // ---- flat memory: block encode and streaming decode of 10 s and 60 s ----
+  // Audio and codes are generated block by block, so nothing in the process grows with the
+  // stream except the codes the block encoder returns (8 x 4 bytes per frame).
   if (section("memory")) {
     malloc_trim(0);
     const double rss_before = rss_mb();
@@ -283,29 +290,40 @@ int main(int argc, char** argv) {
                 "peak RSS MB", "budget pk MB", "RTF");
     for (int seconds : {10, 60}) {
       const std::int64_t samples = static_cast<std::int64_t>(seconds) * kRate;
-      const auto audio = make_audio(samples);
-      const auto codes = make_codes(seconds * 75);
       {
         reset_peak_rss();
         const double w0 = now_s(CLOCK_MONOTONIC);
         BlockEncoder enc(model, budget, kNq, 2400, &team);
-        for (std::int64_t t = 0; t < samples; t += 2400) enc.push(audio.data() + t, 2400);
+        std::mt19937 rng(3);
+        std::normal_distribution<float> noise(0.0f, 0.02f);
+        std::vector<float> block(2400);
+        for (std::int64_t t = 0; t < samples; t += 2400) {
+          for (std::int64_t i = 0; i < 2400; ++i) {
+            block[i] = 0.3f * std::sin(2.0f * 3.14159265f * 220.0f *
+                                       static_cast<float>((t + i) % kRate) / kRate) +
+                       noise(rng);
+          }
+          enc.push(block.data(), 2400);
+        }
         const auto encoded = enc.finish();
         const double wall = now_s(CLOCK_MONOTONIC) - w0;
         std::printf("block encode %2d s (%lld frames)%*s %10.3f %12.1f %12.1f %10.3f\n", seconds,
-                    static_cast<long long>(encoded.chunks[0].frames), seconds < 100 ? 12 : 11, "",
-                    wall, peak_rss_mb(), static_cast<double>(budget.peak()) / (1 << 20),
-                    wall / seconds);
+                    static_cast<long long>(encoded.chunks[0].frames), 12, "", wall, peak_rss_mb(),
+                    static_cast<double>(budget.peak()) / (1 << 20), wall / seconds);
       }
       {
         reset_peak_rss();
         const double w0 = now_s(CLOCK_MONOTONIC);
         StreamingDecoder dec(model, budget, kNq, 8, &team);
         std::vector<float> out(static_cast<std::size_t>(dec.max_output_samples()));
+        std::mt19937 rng(5);
+        std::uniform_int_distribution<int> code(0, 1023);
+        std::vector<std::int32_t> block(8 * kNq);
         double sink = 0;
         for (std::int64_t f = 0; f < seconds * 75; f += 8) {
-          const auto n = dec.push(codes.data() + f * kNq,
-                                  std::min<std::int64_t>(8, seconds * 75 - f), out.data());
+          for (auto& c : block) c = code(rng);
+          const auto n =
+              dec.push(block.data(), std::min<std::int64_t>(8, seconds * 75 - f), out.data());
           if (n > 0) sink += out[0];
         }
         dec.finish(out.data());
@@ -317,8 +335,8 @@ int main(int argc, char** argv) {
       }
     }
     std::printf(
-        "(peak RSS includes the %.1f MB of weights, the input audio/codes and the "
-        "binary; RSS before these runs %.1f MB; budget peak is cumulative)\n",
+        "(peak RSS = process VmHWM during the run: %.1f MB of weights, the stream state, the "
+        "binary; RSS before these runs %.1f MB; budget peak is cumulative over the process)\n",
         weights_mb, rss_before);
   }
   std::printf("load average at end: %s\n", loadavg().c_str());

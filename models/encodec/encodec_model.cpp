@@ -1,5 +1,7 @@
 #include "models/encodec/encodec_model.hpp"
 
+#include "models/encodec/streaming_decoder.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -105,11 +107,53 @@ std::vector<float> EncodecModel::decode_chunk(const CodeChunk& chunk, int n_q,
   return audio;
 }
 
+// Causal codes: through the streaming decoder, a block of frames at a time, so the activations
+// held are those of one block whatever the length (the output itself is the only thing that
+// grows). Equal to the whole-clip decoder up to float rounding (streaming_decoder.hpp).
+std::vector<float> EncodecModel::decode_streaming(const EncodedAudio& encoded,
+                                                  rt::Parallel* parallel) const {
+  constexpr std::int64_t kBlockFrames = 64;
+  const auto& chunk = encoded.chunks.at(0);
+  if (static_cast<std::int64_t>(chunk.codes.size()) != encoded.n_q * chunk.frames) {
+    throw std::invalid_argument("chunk holds " + std::to_string(chunk.codes.size()) +
+                                " codes, expected " + std::to_string(encoded.n_q) + " x " +
+                                std::to_string(chunk.frames));
+  }
+  const int channels = config_.audio_channels;
+  rt::MemoryBudget budget(std::size_t{1} << 30);  // the decoder state: a few MB
+  StreamingDecoder decoder(*this, budget, encoded.n_q, kBlockFrames, parallel);
+  std::vector<float> out;
+  const std::int64_t total = chunk.frames * config_.hop_length();
+  const std::int64_t keep =
+      encoded.audio_length > 0 ? std::min(encoded.audio_length, total) : total;
+  out.reserve(static_cast<std::size_t>(total * channels));
+  std::vector<float> block(static_cast<std::size_t>(decoder.max_output_samples() * channels));
+  std::vector<std::int32_t> frame_major(static_cast<std::size_t>(kBlockFrames * encoded.n_q));
+  auto append = [&](std::int64_t samples) {
+    out.insert(out.end(), block.begin(), block.begin() + samples * channels);
+  };
+  for (std::int64_t f0 = 0; f0 < chunk.frames; f0 += kBlockFrames) {
+    const std::int64_t n = std::min(kBlockFrames, chunk.frames - f0);
+    for (std::int64_t f = 0; f < n; ++f) {
+      for (int q = 0; q < encoded.n_q; ++q) {
+        frame_major[f * encoded.n_q + q] = chunk.codes[q * chunk.frames + f0 + f];
+      }
+    }
+    append(decoder.push(frame_major.data(), n, block.data()));
+  }
+  append(decoder.finish(block.data()));
+  out.resize(static_cast<std::size_t>(keep * channels));
+  return out;
+}
+
 std::vector<float> EncodecModel::decode(const EncodedAudio& encoded, rt::Parallel* parallel) const {
   const int channels = config_.audio_channels;
   if (encoded.chunks.empty()) throw std::invalid_argument("no code chunks to decode");
   for (const auto& chunk : encoded.chunks) {
     quantizer_.validate(chunk.codes.data(), encoded.n_q, chunk.frames);
+  }
+  if (config_.use_causal_conv && encoded.chunks.size() == 1 && !config_.normalize) {
+    return decode_streaming(encoded, parallel);
   }
   std::vector<std::vector<float>> frames;
   for (const auto& chunk : encoded.chunks) {

@@ -60,13 +60,16 @@ class EncodecModel {
   std::vector<float> encode_chunk_embeddings(const float* chunk, std::int64_t length, float* scale,
                                              rt::Parallel* parallel = nullptr) const;
   // Decodes every chunk, scales it and overlap-adds; returns [audio_length, channels]
-  // (audio_length = 0: keep everything the chunks produce). Validates codes first.
+  // (audio_length = 0: keep everything the chunks produce). Validates codes first. Causal codes
+  // (one chunk) go through the StreamingDecoder in blocks: activations do not grow with length.
   std::vector<float> decode(const EncodedAudio& encoded, rt::Parallel* parallel = nullptr) const;
   // One chunk's audio [frames * hop, channels], scaled.
   std::vector<float> decode_chunk(const CodeChunk& chunk, int n_q,
                                   rt::Parallel* parallel = nullptr) const;
 
  private:
+  std::vector<float> decode_streaming(const EncodedAudio& encoded, rt::Parallel* parallel) const;
+
   EncodecConfig config_;
   SeanetEncoder encoder_;
   ResidualVectorQuantizer quantizer_;
