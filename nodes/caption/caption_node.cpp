@@ -281,18 +281,27 @@ void CaptionNode::run_pass(bool flush_all) {
     const int n_frames = 2 * n_ctx;
     last_audio_ctx_ = n_ctx;
     // The window is zero beyond its end, so the log-mel of its first n_frames frames equals
-    // the first frames of the padded 30 s window's (pad_or_trim + log_mel_spectrogram). A
-    // reduced context takes 159 samples past its last frame's hop: its last frames then read
-    // the real (zero) continuation instead of a reflection, and the values stay identical.
-    const std::size_t n_samples =
-        n_frames == kWindowFrames ? kWindowSamples
-                                  : static_cast<std::size_t>(n_frames) * dsp::WhisperAudio::kHop +
-                                        dsp::WhisperAudio::kHop - 1;
+    // the first frames of the padded 30 s window's (pad_or_trim + log_mel_spectrogram). Only
+    // the frames that reach audio are computed: a frame of nothing but zero padding is
+    // log10(max(0, 1e-10)) in every bin, written as that constant (a full context used to
+    // spend most of its log-mel on them). The frames computed take 159 samples past the last
+    // one's hop, so they read the real (zero) continuation instead of a reflection and stay
+    // identical to the 30 s computation; only at 3000 frames is the end reflected, as there.
     const std::span<float> mel =
         mel_.as<float>().first(static_cast<std::size_t>(c.n_mels) * n_frames);
+    constexpr std::size_t kHop = dsp::WhisperAudio::kHop;
+    const std::size_t reach = (window_len_ + dsp::WhisperAudio::kNFft / 2) / kHop + 1;
+    const std::size_t live = std::min(static_cast<std::size_t>(n_frames), reach);
+    const std::size_t n_samples = std::min(kWindowSamples, live * kHop + kHop - 1);
+    const std::size_t computed = dsp::WhisperLogMel::frames_for(n_samples);  // live, or 3000
     double t = now_seconds();
     log_mel_->log_mel_frames(audio_.as<float>().first(n_samples), mel,
                              static_cast<std::size_t>(n_frames));
+    const float no_audio = std::log10(std::max(0.0f, 1e-10f));
+    for (int m = 0; m < c.n_mels; ++m) {
+      float* row = mel.data() + static_cast<std::size_t>(m) * n_frames;
+      std::fill(row + computed, row + n_frames, no_audio);
+    }
     // Whisper's clamp at max - 8: frames dropped past the context are zero audio (log10 of
     // 1e-10, the lowest value possible), so the maximum is the same as over 30 s.
     dsp::WhisperLogMel::normalize(mel);
