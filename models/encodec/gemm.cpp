@@ -6,6 +6,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <cstdint>
 
 namespace earshot::encodec {
 namespace {
@@ -83,7 +84,7 @@ void gemv_serial(std::int64_t N, std::int64_t K, const float* A, std::int64_t ld
 void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
           const float* B, std::int64_t ldb, bool b_transposed, float* C, std::int64_t ldc,
           bool accumulate, rt::Parallel* parallel) {
-  if (rt::parallel_size(parallel) <= 1 || M <= kTileM) {
+  if (rt::parallel_size(parallel) <= 1 || M <= kTileM || M > INT32_MAX) {
     gemm_serial(M, N, K, A, lda, B, ldb, b_transposed, C, ldc, accumulate);
     return;
   }
@@ -97,7 +98,7 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::i
 void gemv_accumulate(std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
                      const float* x, float* y, rt::Parallel* parallel) {
   constexpr int kRows = 64;
-  if (rt::parallel_size(parallel) <= 1 || N <= kRows) {
+  if (rt::parallel_size(parallel) <= 1 || N <= kRows || N > INT32_MAX) {
     gemv_serial(N, K, A, lda, x, y);
     return;
   }
