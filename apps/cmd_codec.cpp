@@ -353,8 +353,8 @@ int run_play(const CodecOptions& o) {
   const auto& config = model.config();
   if (!config.use_causal_conv) {
     throw std::invalid_argument(o.model +
-                                ": codec play needs a causal model (encodec_24khz); the 48 kHz "
-                                "model is not streamable (decode it with `codec decode`)");
+                                ": codec play needs a causal model (encodec_24khz); this one is "
+                                "not causal, so it cannot stream (decode it with `codec decode`)");
   }
   const int n_q = o.codebooks > 0 ? o.codebooks : config.quantizers_for_bandwidth(o.bandwidth);
   (void)config.bandwidth_for_quantizers(n_q);  // a codebook count the model was trained with

@@ -70,8 +70,8 @@ void CodeFrameReader::check_range(const std::int32_t* frame, std::int64_t index)
     if (frame[q] < 0 || frame[q] >= codebook_size_) {
       throw CodeFileError(label_ + ": frame " + std::to_string(index) + ", codebook " +
                           std::to_string(q) + ": code " + std::to_string(frame[q]) +
-                          " is outside 0.." + std::to_string(codebook_size_ - 1) +
-                          " (wrong framing or number of codebooks?)");
+                          " is outside [0, " + std::to_string(codebook_size_) +
+                          ") (wrong framing or number of codebooks?)");
     }
   }
 }

@@ -127,7 +127,7 @@ TEST(CodecPlayCommand, BadInputIsOneClearError) {
   std::string out_of_range = ref.i16_bytes(0, 12);
   out_of_range[11 * 16 + 2] = static_cast<char>(0x00);  // frame 11, codebook 1: 1024
   out_of_range[11 * 16 + 3] = static_cast<char>(0x04);
-  expect_rejected(out_of_range, {}, "frame 11, codebook 1: code 1024 is outside 0..1023");
+  expect_rejected(out_of_range, {}, "frame 11, codebook 1: code 1024 is outside [0, 1024)");
   expect_rejected(ref.i16_bytes(0, 5) + "xyz", {}, "ended inside frame 5 (3 of 16 bytes)");
   expect_rejected("[1, 2, 3, 4]\n", {"--format", "jsonl"}, "frame 0 is not an array of 8 codes");
   expect_rejected("[1, 2, oops]\n", {"--format", "jsonl"}, "is not JSON");
