@@ -78,6 +78,80 @@ void scores_block(const float* q, int rows, int ld, const float* packed, int n_k
     score_rows<1>(q + static_cast<std::size_t>(r) * ld, ld, packed, n_key, head_dim, scale,
                   s + static_cast<std::size_t>(r) * n_key);
 }
+
+// Attention for a few query rows (decoding) over the heads [h0, h1), in one sequential pass
+// over the K and V rows: a key row holds every head's slice side by side, so reading head by
+// head would stride through memory 64 floats at a time. Softmax is computed online (running
+// max and sum, rescaled per chunk of keys), so no scratch beyond a chunk of scores is needed.
+constexpr int kMaxFusedHeads = 32;
+constexpr int kKeyChunk = 64;
+
+bool fused_few_queries_fits(int heads, int head_dim) {
+  return heads <= kMaxFusedHeads && head_dim % 16 == 0 && head_dim <= 256;
+}
+
+void few_query_attention(const float* q, int n_query, const float* k, const float* v, int n_key,
+                         int ld, int h0, int h1, int head_dim, int causal_offset, float scale,
+                         float* out) {
+  const int nh = h1 - h0;
+  const int vecs = head_dim / 16;
+  alignas(64) float s[kMaxFusedHeads][kKeyChunk];
+  float m[kMaxFusedHeads], l[kMaxFusedHeads];
+  for (int i = 0; i < n_query; ++i) {
+    const float* qi = q + static_cast<std::size_t>(i) * ld + h0 * head_dim;
+    float* oi = out + static_cast<std::size_t>(i) * ld + h0 * head_dim;
+    const int visible = causal_offset < 0 ? n_key : std::min(n_key, causal_offset + i + 1);
+    for (int h = 0; h < nh; ++h) {
+      m[h] = -std::numeric_limits<float>::infinity();
+      l[h] = 0.0f;
+    }
+    std::fill(oi, oi + static_cast<std::size_t>(nh) * head_dim, 0.0f);
+    for (int j0 = 0; j0 < visible; j0 += kKeyChunk) {
+      const int count = std::min(kKeyChunk, visible - j0);
+      for (int j = 0; j < count; ++j) {
+        const float* kj = k + static_cast<std::size_t>(j0 + j) * ld + h0 * head_dim;
+        for (int h = 0; h < nh; ++h) {
+          __m512 acc = _mm512_setzero_ps();
+          for (int c = 0; c < vecs; ++c)
+            acc = _mm512_fmadd_ps(_mm512_loadu_ps(qi + h * head_dim + c * 16),
+                                  _mm512_loadu_ps(kj + h * head_dim + c * 16), acc);
+          s[h][j] = _mm512_reduce_add_ps(acc) * scale;
+        }
+      }
+      for (int h = 0; h < nh; ++h) {
+        float chunk_max = m[h];
+        for (int j = 0; j < count; ++j) chunk_max = std::max(chunk_max, s[h][j]);
+        const float rescale = std::exp(m[h] - chunk_max);  // 0 on the first chunk
+        m[h] = chunk_max;
+        float sum = 0.0f;
+        for (int j = 0; j < count; ++j) {
+          s[h][j] = std::exp(s[h][j] - chunk_max);
+          sum += s[h][j];
+        }
+        l[h] = l[h] * rescale + sum;
+        float* oh = oi + h * head_dim;
+        const __m512 r = _mm512_set1_ps(rescale);
+        for (int c = 0; c < vecs; ++c)
+          _mm512_storeu_ps(oh + c * 16, _mm512_mul_ps(_mm512_loadu_ps(oh + c * 16), r));
+      }
+      for (int j = 0; j < count; ++j) {
+        const float* vj = v + static_cast<std::size_t>(j0 + j) * ld + h0 * head_dim;
+        for (int h = 0; h < nh; ++h) {
+          const __m512 p = _mm512_set1_ps(s[h][j]);
+          float* oh = oi + h * head_dim;
+          for (int c = 0; c < vecs; ++c)
+            _mm512_storeu_ps(oh + c * 16,
+                             _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + h * head_dim + c * 16),
+                                             _mm512_loadu_ps(oh + c * 16)));
+        }
+      }
+    }
+    for (int h = 0; h < nh; ++h) {
+      const float inv = 1.0f / l[h];
+      for (int c = 0; c < head_dim; ++c) oi[h * head_dim + c] *= inv;
+    }
+  }
+}
 #endif
 }  // namespace
 
@@ -120,6 +194,16 @@ void multi_head_attention(const float* q, int n_query, const float* k, const flo
   // the encoder, 750 KB) stay in L2 between QK^T, the softmax and PV, instead of a 9 MB
   // matrix per head making three trips through memory.
   constexpr int kQueryBlock = 128;
+  // Up to this many queries (decoding: one token per sequence) take the fused one-pass kernel.
+  constexpr int kFewQueries = 4;
+#ifdef __AVX512F__
+  if (n_query <= kFewQueries && fused_few_queries_fits(heads, head_dim)) {
+    parallel_for(work >= 65536.0 ? parallel : nullptr, heads, 1, [&](int h0, int h1, int) {
+      few_query_attention(q, n_query, k, v, n_key, ld, h0, h1, head_dim, causal_offset, scale, out);
+    });
+    return;
+  }
+#endif
   parallel_for(work >= 65536.0 ? parallel : nullptr, heads, 1, [&](int h0, int h1, int worker) {
     float* block_scores = scores + static_cast<std::size_t>(worker) * n_query * n_key;
 #ifdef __AVX512F__
