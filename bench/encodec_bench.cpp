@@ -334,6 +334,15 @@ int main(int argc, char** argv) {
                     static_cast<double>(budget.peak()) / (1 << 20), wall / seconds);
       }
     }
+    {
+      // For contrast: the whole-clip encoder holds every layer's activations at once.
+      const auto audio = make_audio(10 * kRate);
+      reset_peak_rss();
+      const auto encoded = model.encode(audio.data(), 10 * kRate, kNq, &team);
+      benchmark::DoNotOptimize(encoded.chunks.data());
+      std::printf("whole-clip EncodecModel::encode 10 s (contrast) %10s %12.1f\n", "",
+                  peak_rss_mb());
+    }
     std::printf(
         "(peak RSS = process VmHWM during the run: %.1f MB of weights, the stream state, the "
         "binary; RSS before these runs %.1f MB; budget peak is cumulative over the process)\n",
