@@ -6,6 +6,7 @@
 #include "models/encodec/codes_file.hpp"
 #include "models/encodec/encodec_model.hpp"
 #include "models/encodec/streaming_decoder.hpp"
+#include "models/encodec/streaming_encoder.hpp"
 #include "nodes/codec/codec_player.hpp"
 #include "rt/backends/jack_backend.hpp"
 #include "rt/backends/portaudio_backend.hpp"
@@ -58,30 +59,92 @@ struct CodecOptions {
   std::uint32_t period = 256;
 };
 
+// Causal mono model (24 kHz): the streaming encoder takes the audio block by block, so its
+// activations do not grow with the input; its codes equal EncodecModel::encode's (see
+// streaming_encoder.hpp). A file already mono at the model's rate is also read block by block;
+// any other is converted in memory first (libsoxr), as the offline path does.
+ec::EncodedAudio encode_streaming(const ec::EncodecModel& model, rt::MemoryBudget& budget, int n_q,
+                                  const std::string& path, std::size_t& non_finite) {
+  constexpr std::int64_t kBlock = 4800;  // 200 ms at 24 kHz
+  const auto& config = model.config();
+  ec::StreamingEncoder encoder(model, budget, n_q, kBlock);
+  std::vector<std::int32_t> out(static_cast<std::size_t>(encoder.max_frames_out() * n_q));
+  std::vector<std::int32_t> frame_major;
+  auto keep = [&](std::int64_t frames) {
+    frame_major.insert(frame_major.end(), out.begin(), out.begin() + frames * n_q);
+  };
+  std::int64_t samples = 0;
+  SF_INFO info{};
+  SNDFILE* file = sf_open(path.c_str(), SFM_READ, &info);
+  if (file != nullptr && info.channels == 1 && info.samplerate == config.sampling_rate) {
+    std::unique_ptr<SNDFILE, int (*)(SNDFILE*)> closer(file, &sf_close);
+    std::vector<float> block(static_cast<std::size_t>(kBlock));
+    for (;;) {
+      const sf_count_t n = sf_readf_float(file, block.data(), kBlock);
+      if (n <= 0) break;
+      for (sf_count_t i = 0; i < n; ++i) {
+        if (!std::isfinite(block[i])) {
+          block[i] = 0.0f;
+          ++non_finite;
+        }
+      }
+      keep(encoder.push(block.data(), n, out.data()));
+      samples += n;
+    }
+  } else {
+    if (file != nullptr) sf_close(file);
+    const auto audio = dsp::read_audio_as(path, config.sampling_rate, 1);
+    non_finite = audio.non_finite_replaced;
+    samples = static_cast<std::int64_t>(audio.frames());
+    for (std::int64_t s0 = 0; s0 < samples; s0 += kBlock) {
+      keep(encoder.push(audio.samples.data() + s0, std::min(kBlock, samples - s0), out.data()));
+    }
+  }
+  if (samples == 0) throw std::invalid_argument(path + ": no audio samples");
+  keep(encoder.finish(out.data()));
+  ec::EncodedAudio encoded;
+  encoded.n_q = n_q;
+  encoded.audio_length = samples;
+  ec::CodeChunk chunk;
+  chunk.frames = static_cast<std::int64_t>(frame_major.size()) / n_q;
+  chunk.codes.resize(frame_major.size());
+  for (std::int64_t f = 0; f < chunk.frames; ++f) {
+    for (int q = 0; q < n_q; ++q) chunk.codes[q * chunk.frames + f] = frame_major[f * n_q + q];
+  }
+  encoded.chunks.push_back(std::move(chunk));
+  return encoded;
+}
+
 int run_encode(const CodecOptions& o) {
   rt::MemoryBudget budget(o.budget_mb << 20);
   const auto model = ec::EncodecModel::load(o.model, budget);
   const auto& config = model.config();
   const int n_q = config.quantizers_for_bandwidth(o.bandwidth);
   ec::codes_format_for(o.output);  // refuse a bad extension before the work
-  // Converted to the model's rate and channel count (mono is duplicated for the stereo model).
-  const auto audio = dsp::read_audio_as(o.input, config.sampling_rate,
-                                        static_cast<std::size_t>(config.audio_channels));
-  if (audio.non_finite_replaced != 0) {
-    std::fprintf(stderr, "earshot codec: warning: %zu NaN/Inf samples in %s were read as 0\n",
-                 audio.non_finite_replaced, o.input.c_str());
+  ec::EncodedAudio encoded;
+  std::size_t non_finite = 0;
+  if (config.use_causal_conv && config.audio_channels == 1 && !config.normalize) {
+    encoded = encode_streaming(model, budget, n_q, o.input, non_finite);
+  } else {
+    // Converted to the model's rate and channel count (mono is duplicated for the stereo model).
+    const auto audio = dsp::read_audio_as(o.input, config.sampling_rate,
+                                          static_cast<std::size_t>(config.audio_channels));
+    non_finite = audio.non_finite_replaced;
+    if (audio.frames() == 0) throw std::invalid_argument(o.input + ": no audio samples");
+    encoded = model.encode(audio.samples.data(), static_cast<std::int64_t>(audio.frames()), n_q);
   }
-  if (audio.frames() == 0) throw std::invalid_argument(o.input + ": no audio samples");
-  const auto encoded =
-      model.encode(audio.samples.data(), static_cast<std::int64_t>(audio.frames()), n_q);
+  if (non_finite != 0) {
+    std::fprintf(stderr, "earshot codec: warning: %zu NaN/Inf samples in %s were read as 0\n",
+                 non_finite, o.input.c_str());
+  }
   ec::save_codes(o.output, encoded, config);
   std::int64_t frames = 0;
   for (const auto& c : encoded.chunks) frames += c.frames;
   std::fprintf(stderr,
-               "earshot codec: %zu samples -> %zu chunk(s), %lld frames x %d codebooks "
+               "earshot codec: %lld samples -> %zu chunk(s), %lld frames x %d codebooks "
                "(%.1f kbps) -> %s\n",
-               audio.frames(), encoded.chunks.size(), static_cast<long long>(frames), n_q,
-               o.bandwidth, o.output.c_str());
+               static_cast<long long>(encoded.audio_length), encoded.chunks.size(),
+               static_cast<long long>(frames), n_q, o.bandwidth, o.output.c_str());
   return 0;
 }
 
