@@ -6,6 +6,9 @@
 #include "tests/backends/subprocess.hpp"
 #include "tests/codec_play/play_test_util.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <fstream>
 
 namespace earshot::codec::test {
@@ -94,6 +97,37 @@ TEST(CodecPlayJack, CommandConnectsToSystemPlaybackAndDrains) {
   EXPECT_NE(err.find("150 frames, 2.00 s of audio"), std::string::npos) << err;
   EXPECT_NE(err.find("underruns:"), std::string::npos) << err;
   std::remove(codes.c_str());
+}
+
+TEST(CodecPlayJack, ProducerGapIsCountedAsLateSilence) {
+  // A producer that pauses for a second mid-stream: the command reports the gap as one late
+  // event with at least the uncovered part of it as silence, then plays the rest and exits 0.
+  const auto& ref = reference();
+  JackServer server(48000, 256);
+  ASSERT_TRUE(server.ready()) << "see " << server.log_path();
+  const std::string fifo = "/tmp/earshot-codec-play-gap-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  Subprocess run({earshot::test::earshot_binary(), "codec", "play", "--model", model_dir().string(),
+                  "--codes", fifo, "--jack", "--mono"});
+  const int fd = ::open(fifo.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  const std::string first = ref.i16_bytes(0, 30), second = ref.i16_bytes(30, 60);
+  ASSERT_EQ(::write(fd, first.data(), first.size()), static_cast<ssize_t>(first.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // 400 ms of audio, 1.5 s pause
+  ASSERT_EQ(::write(fd, second.data(), second.size()), static_cast<ssize_t>(second.size()));
+  ::close(fd);
+  EXPECT_EQ(run.wait(60), 0) << run.err();
+  const std::string err = run.err();
+  EXPECT_NE(err.find("60 frames, 0.80 s of audio"), std::string::npos) << err;
+  const auto at = err.find("late: ");
+  ASSERT_NE(at, std::string::npos) << err;
+  unsigned events = 0;
+  double silence = 0;
+  ASSERT_EQ(std::sscanf(err.c_str() + at, "late: %u events, %lf s silence", &events, &silence), 2)
+      << err;
+  EXPECT_GE(events, 1u) << err;
+  EXPECT_GE(silence, 0.8) << err;  // the pause less the 400 ms already buffered, with slack
+  std::remove(fifo.c_str());
 }
 
 }  // namespace
