@@ -86,7 +86,9 @@ class TranscribeBadInput : public ::testing::Test {
     const fs::path path = dir_ / name;
     dsp::write_wav_atomic(path, samples, 1, 16000.0, dsp::WavEncoding::Float32);
     // write_wav_atomic stores NaN/Inf as 0: put the original float data back.
+    if (samples.empty()) return path;  // nothing to put back (and no data pointer to write)
     std::FILE* f = std::fopen(path.c_str(), "r+b");
+    if (f == nullptr) throw std::runtime_error("cannot reopen " + path.string());
     const auto size = static_cast<long>(fs::file_size(path));
     std::fseek(f, size - static_cast<long>(samples.size() * sizeof(float)), SEEK_SET);
     std::fwrite(samples.data(), sizeof(float), samples.size(), f);
