@@ -69,17 +69,21 @@ inline void parallel_for(Parallel* p, int n, int align, FunctionRef<void(int, in
   });
 }
 
-// A fixed team of threads created once. run() publishes the task, wakes the workers (they spin
-// briefly, then sleep on a condition variable) and does worker 0's share itself.
+// A fixed team of threads created once. run() publishes the task and wakes the workers (they
+// spin briefly, then sleep on a condition variable). Share 0 always runs on the calling thread;
+// shares 1.. are claimed by whichever thread gets there first, the caller included. On a loaded
+// machine a worker that is not scheduled in time therefore costs nothing: the caller runs its
+// share itself and waits only for shares already begun. (A share index is a slot for per-worker
+// scratch, not a thread identity.)
 class ThreadTeam final : public Parallel {
  public:
   explicit ThreadTeam(int threads) : size_(threads < 1 ? 1 : threads) {
-    for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i] { loop(i); });
+    for (int i = 1; i < size_; ++i) workers_.emplace_back([this] { loop(); });
   }
   ~ThreadTeam() override {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
+      stop_.store(true, std::memory_order_release);
       generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
@@ -95,20 +99,43 @@ class ThreadTeam final : public Parallel {
       fn(0);
       return;
     }
+    const std::uint32_t gen = ++run_count_;
     task_ = &fn;
-    pending_.store(size_ - 1, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    next_.store(pack(gen, 1), std::memory_order_release);  // shares 1.. are open
     {
       std::lock_guard<std::mutex> lock(mutex_);
       generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     fn(0);
-    while (pending_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    int ran_here = 1;
+    for (int share; (share = claim(gen)) >= 0; ++ran_here) fn(share);
+    while (done_.load(std::memory_order_acquire) + ran_here < size_) std::this_thread::yield();
     task_ = nullptr;
   }
 
  private:
-  void loop(int index) {
+  // The claim word: the run's number in the high half, the next unclaimed share in the low.
+  static std::uint64_t pack(std::uint32_t gen, std::uint32_t share) {
+    return (static_cast<std::uint64_t>(gen) << 32) | share;
+  }
+
+  // The next share of run `gen`, or -1 when that run has none left (or is over).
+  int claim(std::uint32_t gen) {
+    std::uint64_t word = next_.load(std::memory_order_acquire);
+    for (;;) {
+      const auto share = static_cast<std::uint32_t>(word);
+      if (static_cast<std::uint32_t>(word >> 32) != gen ||
+          share >= static_cast<std::uint32_t>(size_))
+        return -1;
+      if (next_.compare_exchange_weak(word, word + 1, std::memory_order_acq_rel,
+                                      std::memory_order_acquire))
+        return static_cast<int>(share);
+    }
+  }
+
+  void loop() {
     std::uint64_t seen = 0;
     for (;;) {
       // Spin a little: kernels come in quick succession; then sleep.
@@ -123,9 +150,14 @@ class ThreadTeam final : public Parallel {
         g = generation_.load(std::memory_order_acquire);
       }
       seen = g;
-      if (stop_) return;
-      (*task_)(index);
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
+      if (stop_.load(std::memory_order_acquire)) return;
+      // The current run's number rides in the claim word; a claim of a finished run fails.
+      const auto gen = static_cast<std::uint32_t>(next_.load(std::memory_order_acquire) >> 32);
+      // A successful claim means the run is still open, so task_ is that run's task.
+      for (int share; (share = claim(gen)) >= 0;) {
+        (*task_)(share);
+        done_.fetch_add(1, std::memory_order_acq_rel);
+      }
     }
   }
 
@@ -133,10 +165,12 @@ class ThreadTeam final : public Parallel {
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::atomic<std::uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<std::uint64_t> generation_{0};  // bumped per run (and at shutdown) to wake workers
+  std::atomic<std::uint64_t> next_{0};        // claim word, see pack()
+  std::atomic<int> done_{0};                  // shares finished by workers in this run
+  std::uint32_t run_count_ = 0;               // caller side only
   FunctionRef<void(int)>* task_ = nullptr;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace earshot::rt
