@@ -22,12 +22,6 @@ namespace earshot::test {
 namespace {
 namespace fs = std::filesystem;
 
-struct CommandRun {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
 fs::path temp_path(const std::string& name) {
   return fs::temp_directory_path() / ("earshot_caption_" + std::to_string(::getpid()) + "_" + name);
 }
@@ -38,19 +32,7 @@ std::string read_file(const fs::path& p) {
 }
 
 CommandRun run(const std::string& args) {
-  const fs::path err_file = temp_path("stderr");
-  const std::string command = earshot_binary() + " caption " + args + " 2>" + err_file.string();
-  CommandRun r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-  const int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = read_file(err_file);
-  fs::remove(err_file);
-  return r;
+  return run_earshot("caption " + args);
 }
 
 std::string tiny_args() {

@@ -14,28 +14,8 @@ namespace earshot::test::whisper {
 namespace {
 namespace fs = std::filesystem;
 
-struct CommandRun {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
 CommandRun run(const std::string& args) {
-  const fs::path err_file =
-      fs::temp_directory_path() / ("earshot_transcribe_err_" + std::to_string(::getpid()));
-  const std::string command = earshot_binary() + " transcribe " + args + " 2>" + err_file.string();
-  CommandRun r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-  const int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), {});
-  fs::remove(err_file);
-  return r;
+  return run_earshot("transcribe " + args);
 }
 
 std::string tiny_args() {

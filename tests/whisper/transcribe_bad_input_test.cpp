@@ -20,12 +20,6 @@ namespace {
 namespace fs = std::filesystem;
 namespace ww = earshot::models::whisper;
 
-struct CommandRun {
-  int status = -1;  // exit status; 124: the time limit was hit (a hang)
-  std::string out;
-  std::string err;
-};
-
 class TranscribeBadInput : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -36,21 +30,9 @@ class TranscribeBadInput : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  // Every run has a time limit: exit 124 means the command hung.
   CommandRun run(const std::string& args) const {
-    const fs::path err_file = dir_ / "stderr.txt";
-    const std::string command =
-        "timeout 300 " + earshot_binary() + " transcribe " + args + " 2>" + err_file.string();
-    CommandRun r;
-    FILE* pipe = popen(command.c_str(), "r");
-    if (pipe == nullptr) return r;
-    char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-    const int status = pclose(pipe);
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::ifstream in(err_file);
-    r.err.assign(std::istreambuf_iterator<char>(in), {});
-    return r;
+    return run_earshot("transcribe " + args, "timeout 300");
   }
 
   // Exit 1, nothing on stdout, exactly one line on stderr: "earshot transcribe: error: ..."
