@@ -98,7 +98,6 @@ void WhisperDecoder::set_audio(const float* audio_features, int n_audio_ctx) {
            ws + L.scratch, parallel_);
   }
   audio_ctx_ = n_audio_ctx;
-  have_audio_ = true;
   reset();
 }
 
@@ -121,7 +120,7 @@ const float* WhisperDecoder::forward(int seq, const int* tokens, int n) {
 const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int rows) {
   const WhisperConfig& c = model_.config;
   const WhisperWeights& w = model_.weights;
-  if (!have_audio_) throw std::logic_error("whisper decoder: set_audio() was not called");
+  if (audio_ctx_ == 0) throw std::logic_error("whisper decoder: set_audio() was not called");
   if (rows < 1 || rows > max_rows())
     throw std::length_error("whisper decoder: " + std::to_string(rows) +
                             " rows in one call (1 .. " + std::to_string(max_rows()) + ")");

@@ -69,8 +69,7 @@ class WhisperDecoder {
   std::vector<int> row_seqs_;   // forward(seq, ...) scratch
   std::vector<int> new_slots_;  // rearrange scratch
   std::vector<char> claimed_;
-  bool have_audio_ = false;
-  int audio_ctx_ = 0;  // positions of the current audio window
+  int audio_ctx_ = 0;  // positions of the current audio window; 0 until set_audio()
 };
 
 }  // namespace earshot::models::whisper
