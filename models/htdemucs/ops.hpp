@@ -6,6 +6,7 @@
 // inside ops.cpp so that including this header is cheap.
 #pragma once
 
+#include "models/core/gemm.hpp"
 #include "rt/thread_team.hpp"
 
 #include <cstddef>
@@ -39,7 +40,9 @@ struct ConvScratch {
   std::size_t capacity = 0;  // floats
 };
 
-class GemmWorkspace;
+// The shared allocation-free GEMM (models/core/gemm.hpp), used here unqualified.
+using models::gemm;
+using models::GemmWorkspace;
 
 // Floats of im2col scratch one worker needs for convolutions of reduction size (or transposed
 // conv rows) up to max_k over planes up to max_n positions: one cache-sized column block.
@@ -90,39 +93,6 @@ void glu_scaled_add(const Act& z, const float* scale, const Act& y, Workers& wor
 // Row-wise softmax of a [rows, cols] row-major matrix, in place.
 void softmax_rows(float* x, std::int64_t rows, std::int64_t cols);
 
-// Preallocated packing buffers for Eigen's GEMM kernel. While a Scope is alive on a thread,
-// gemm() on that thread packs into these buffers instead of letting Eigen allocate, so a
-// forward pass allocates nothing. Without a Scope gemm() falls back to plain Eigen products.
-class GemmWorkspace {
- public:
-  static constexpr std::int64_t kPackA = std::int64_t{1} << 20;  // floats (4 MiB)
-  static constexpr std::int64_t kPackB = std::int64_t{1} << 21;  // floats (8 MiB)
-  static std::int64_t floats_needed();
-  explicit GemmWorkspace(float* storage);  // floats_needed() floats, 64-byte aligned
-
-  class Scope {
-   public:
-    explicit Scope(GemmWorkspace& workspace);
-    ~Scope();
-    Scope(const Scope&) = delete;
-    Scope& operator=(const Scope&) = delete;
-
-   private:
-    GemmWorkspace* previous_;
-  };
-
- private:
-  friend void gemm(bool, bool, int, std::int64_t, int, const float*, std::int64_t, const float*,
-                   std::int64_t, float*, std::int64_t, float);
-  float* pack_a_;
-  float* pack_b_;
-};
-
-// Row-major GEMM: C[M,N] = op(A) * op(B) + beta * C; A is [M,K] ([K,M] if trans_a), B is
-// [K,N] ([N,K] if trans_b). beta is 0 (overwrite) or 1 (accumulate).
-void gemm(bool trans_a, bool trans_b, int m, std::int64_t n, int k, const float* a,
-          std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc,
-          float beta);
 // Y[N, out] = X[N, in] * W^T + bias, W is torch's Linear weight [out, in]; rows split across
 // the workers.
 void linear(const float* x, std::int64_t n, int in, const float* w, const float* bias, int out,
