@@ -17,7 +17,10 @@
 //  - "bandwidth": a streaming read of 256 MiB with the same number of threads (GB/s, wall time);
 //    the decode "floor" is the bytes one token must read (weights, cross-attention K/V of the
 //    window, the self-attention cache) divided by it, and "x_floor" is token time / floor.
-//  - encoder "ms" and decode "ms/token" are wall times; "cpu_ms" is process CPU time.
+//  - encoder "ms" is the best wall time; "cpu_ms" is the best process CPU time. Decode: the
+//    "Time" column is the mean wall time per token, "best_ms" / "median_ms" the best / median
+//    token, "x_floor" / "x_floor_med" those over the floor. After the table, a per-stage
+//    breakdown of one token (median per stage, its bytes, GB/s and x_floor) is printed.
 // Cases: tiny and base, 1 and 2 threads, the full 30 s window (1500 audio positions) and a
 // reduced 10 s context (1000 mel frames -> 500 positions, decoder set_audio(..., 500)).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -29,7 +32,9 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <memory>
@@ -168,8 +173,29 @@ BENCHMARK(BM_WhisperEncoder)
     ->MinTime(2.0)
     ->UseManualTime();
 
+// Per-stage breakdown of one token, printed after the benchmark table (one block per case).
+struct StageReport {
+  std::string key;  // model/threads/positions
+  std::string name;
+  std::array<double, kDecodeStages> ms{};     // median over iterations
+  std::array<double, kDecodeStages> bytes{};  // bytes the stage must read
+  double bandwidth = 0.0;                     // GB/s of the same run's read probe
+};
+std::vector<StageReport>& stage_reports() {
+  static std::vector<StageReport> reports;
+  return reports;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
 // One token through the decoder and the logits at position 64 (the prompt is cached), with the
 // cross-attention K/V of a window already computed. Args: model, threads, audio positions.
+// Reported: the "Time" column is the MEAN wall time per token; best_ms and median_ms are the
+// best and median token; x_floor = best / floor and x_floor_med = median / floor.
 void BM_WhisperDecodeToken(benchmark::State& state) {
   const WhisperConfig c = dims(state.range(0) == 1);
   const int threads = static_cast<int>(state.range(1));
@@ -186,36 +212,72 @@ void BM_WhisperDecodeToken(benchmark::State& state) {
   decoder.forward(0, prompt.data(), kPrompt);
   BandwidthProbe probe(&team);
   const int token = 2000;
-  double bandwidth = 0.0, best_wall = 1e30, best_cpu = 1e30, sum_wall = 0.0;
+  double bandwidth = 0.0, best_cpu = 1e30, sum_wall = 0.0;
+  std::vector<double> walls;
+  std::array<std::vector<double>, kDecodeStages> stage_s;
+  walls.reserve(1u << 16);
+  for (auto& v : stage_s) v.reserve(1u << 16);
+  DecodeProfile profile;
+  decoder.set_profile(&profile);
   std::int64_t n = 0;
   for (auto _ : state) {
     decoder.truncate(0, kPrompt);
+    profile.clear();
     const double w0 = wall_seconds(), c0 = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
     const float* h = decoder.forward(0, &token, 1);
     decoder.logits(h, 1, logits.data());
     benchmark::DoNotOptimize(logits.data());
     const double cpu = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0, wall = wall_seconds() - w0;
     state.SetIterationTime(wall);
-    best_wall = std::min(best_wall, wall);
+    walls.push_back(wall);
+    for (std::size_t s = 0; s < kDecodeStages; ++s) stage_s[s].push_back(profile.seconds[s]);
     best_cpu = std::min(best_cpu, cpu);
     sum_wall += wall;
     if (n++ % 16 == 0) bandwidth = std::max(bandwidth, probe.run());
   }
+  decoder.set_profile(nullptr);
   // Bytes one token reads: every decoder matrix except the cross K/V projections (F16), the
   // output projection E (F16), the cross K/V of the window and the self K/V cache (F32).
-  const double d = c.d_model, f = c.decoder_ffn;
-  const double per_layer =
-      (6 * d * d + 2 * d * f) * 2.0 + 2.0 * audio_ctx * d * 4 + 2.0 * (kPrompt + 1) * d * 4;
-  const double bytes = c.decoder_layers * per_layer + c.n_vocab * d * 2.0;
+  const double d = c.d_model, f = c.decoder_ffn, L = c.decoder_layers;
+  StageReport report;
+  report.key =
+      std::string(c.source) + "/" + std::to_string(threads) + "/" + std::to_string(audio_ctx);
+  report.name = label(c, threads, audio_ctx);
+  report.bandwidth = bandwidth;
+  auto stage = [](DecodeStage s) { return static_cast<std::size_t>(s); };
+  report.bytes[stage(DecodeStage::kSelfProjections)] = L * 4 * d * d * 2.0;
+  report.bytes[stage(DecodeStage::kSelfAttention)] = L * 2.0 * (kPrompt + 1) * d * 4;
+  report.bytes[stage(DecodeStage::kCrossProjections)] = L * 2 * d * d * 2.0;
+  report.bytes[stage(DecodeStage::kCrossAttention)] =
+      L * 2.0 * audio_ctx * d * decoder.cross_kv_bytes_per_value();
+  report.bytes[stage(DecodeStage::kMlp)] = L * 2 * d * f * 2.0;
+  report.bytes[stage(DecodeStage::kLogits)] = c.n_vocab * d * 2.0;
+  double bytes = 0.0;
+  for (std::size_t s = 0; s < kDecodeStages; ++s) {
+    bytes += report.bytes[s];
+    report.ms[s] = median(stage_s[s]) * 1e3;
+  }
+  const double best_wall = walls.empty() ? 0.0 : *std::min_element(walls.begin(), walls.end());
+  const double median_wall = median(walls);
   const double floor_s = bytes * 1e-9 / bandwidth;
   state.counters["MB/token"] = bytes * 1e-6;
-  state.counters["ms/token"] = best_wall * 1e3;
-  state.counters["mean_ms"] = sum_wall / static_cast<double>(n) * 1e3;
+  state.counters["best_ms"] = best_wall * 1e3;
+  state.counters["median_ms"] = median_wall * 1e3;
+  state.counters["mean_ms"] = sum_wall / static_cast<double>(std::max<std::int64_t>(n, 1)) * 1e3;
   state.counters["cpu_ms"] = best_cpu * 1e3;
   state.counters["GB/s"] = bandwidth;
   state.counters["floor_ms"] = floor_s * 1e3;
   state.counters["x_floor"] = best_wall / floor_s;
-  state.SetLabel(label(c, threads, audio_ctx));
+  state.counters["x_floor_med"] = median_wall / floor_s;
+  state.SetLabel(report.name);
+  // Google Benchmark calls this function several times while sizing the run; the last wins.
+  auto& reports = stage_reports();
+  auto it = std::find_if(reports.begin(), reports.end(),
+                         [&](const StageReport& r) { return r.key == report.key; });
+  if (it != reports.end())
+    *it = report;
+  else
+    reports.push_back(report);
 }
 BENCHMARK(BM_WhisperDecodeToken)
     ->ArgsProduct({{0, 1}, {1, 2}, {1500, 500}})
@@ -223,6 +285,32 @@ BENCHMARK(BM_WhisperDecodeToken)
     ->MinTime(1.0)
     ->UseManualTime();
 
+void print_stage_reports() {
+  for (const StageReport& r : stage_reports()) {
+    std::printf("\nOne decode token, per stage (median ms over iterations): %s\n", r.name.c_str());
+    std::printf("  %-28s %9s %9s %9s %9s\n", "stage", "ms", "MB", "GB/s", "x_floor");
+    double ms = 0.0, bytes = 0.0;
+    for (std::size_t s = 0; s < kDecodeStages; ++s) {
+      const double floor_ms = r.bytes[s] * 1e-6 / r.bandwidth;
+      std::printf("  %-28s %9.3f %9.2f %9.2f %9.2f\n",
+                  decode_stage_name(static_cast<DecodeStage>(s)), r.ms[s], r.bytes[s] * 1e-6,
+                  r.ms[s] > 0 ? r.bytes[s] * 1e-6 / r.ms[s] : 0.0,
+                  floor_ms > 0 ? r.ms[s] / floor_ms : 0.0);
+      ms += r.ms[s];
+      bytes += r.bytes[s];
+    }
+    std::printf("  %-28s %9.3f %9.2f %9.2f %9.2f   (read probe %.1f GB/s)\n", "sum of medians", ms,
+                bytes * 1e-6, bytes * 1e-6 / ms, ms / (bytes * 1e-6 / r.bandwidth), r.bandwidth);
+  }
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  print_stage_reports();
+  return 0;
+}

@@ -163,6 +163,7 @@ const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int row
   }
 
   const std::size_t cross_block = static_cast<std::size_t>(c.n_audio_ctx) * d;
+  DecodeStageClock clock(profile_);
   for (int li = 0; li < c.decoder_layers; ++li) {
     const DecoderLayerWeight& layer = w.decoder_layers[static_cast<std::size_t>(li)];
     // Causal self-attention: append this call's K/V to each sequence's cache, then attend
@@ -179,6 +180,7 @@ const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int row
       std::memcpy(self_v(li, slot) + pos * d, ws + L.v + static_cast<std::size_t>(r) * d,
                   sizeof(float) * static_cast<std::size_t>(d));
     }
+    clock.mark(DecodeStage::kSelfProjections);
     for (int r0 = 0; r0 < rows;) {
       int r1 = r0 + 1;
       while (r1 < rows && seqs[r1] == seqs[r0]) ++r1;
@@ -191,19 +193,24 @@ const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int row
                            ws + L.attn + off, parallel_);
       r0 = r1;
     }
+    clock.mark(DecodeStage::kSelfAttention);
     linear(ws + L.attn, rows, layer.self_attn.out.w, layer.self_attn.out.bias(), ws + L.proj,
            scratch, parallel_);
     add_inplace(x, ws + L.proj, rd);
+    clock.mark(DecodeStage::kSelfProjections);
 
     // Cross-attention over the audio features (K/V precomputed by set_audio).
     layer_norm(x, rows, d, layer.cross_ln, h);
     linear(h, rows, layer.cross_attn.q.w, layer.cross_attn.q.bias(), ws + L.q, scratch, parallel_);
+    clock.mark(DecodeStage::kCrossProjections);
     multi_head_attention(ws + L.q, rows, ws + L.cross_k + li * cross_block,
                          ws + L.cross_v + li * cross_block, audio_ctx_, d, c.decoder_heads,
                          c.decoder_head_dim(), -1, ws + L.scores, ws + L.attn, parallel_);
+    clock.mark(DecodeStage::kCrossAttention);
     linear(ws + L.attn, rows, layer.cross_attn.out.w, layer.cross_attn.out.bias(), ws + L.proj,
            scratch, parallel_);
     add_inplace(x, ws + L.proj, rd);
+    clock.mark(DecodeStage::kCrossProjections);
 
     // MLP.
     layer_norm(x, rows, d, layer.mlp_ln, h);
@@ -211,17 +218,21 @@ const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int row
     gelu_inplace(ws + L.mlp, rows, c.decoder_ffn, parallel_);
     linear(ws + L.mlp, rows, layer.fc2.w, layer.fc2.bias(), ws + L.proj, scratch, parallel_);
     add_inplace(x, ws + L.proj, rd);
+    clock.mark(DecodeStage::kMlp);
   }
   for (int r = 0; r < rows; ++r)
     lengths_[static_cast<std::size_t>(seqs[r])] = positions_[static_cast<std::size_t>(r)] + 1;
   layer_norm(x, rows, d, w.decoder_ln, h);
+  clock.mark(DecodeStage::kLogits);
   return h;
 }
 
 void WhisperDecoder::logits(const float* hidden, int rows, float* out) {
   const Layout L(model_.config, max_sequences_, parallel_size(parallel_));
+  DecodeStageClock clock(profile_);
   linear(hidden, rows, model_.weights.output_projection(), nullptr, out,
          workspace_.as<float>().data() + L.scratch, parallel_);
+  clock.mark(DecodeStage::kLogits);
 }
 
 void WhisperDecoder::rearrange(const int* source, int n) {

@@ -10,6 +10,7 @@
 // beam forks into several.
 #pragma once
 
+#include "models/whisper/decode_profile.hpp"
 #include "models/whisper/whisper_weights.hpp"
 
 #include <vector>
@@ -34,6 +35,8 @@ class WhisperDecoder {
   // `n_audio_ctx` positions only; 0 means the model's full context.
   void set_audio(const float* audio_features, int n_audio_ctx = 0);
   int audio_ctx() const { return audio_ctx_; }
+  // Bytes per stored cross-attention K/V value (4: F32).
+  int cross_kv_bytes_per_value() const { return 4; }
   // Empties every sequence's cache.
   void reset();
   int length(int seq) const { return lengths_[static_cast<std::size_t>(seq)]; }
@@ -54,6 +57,9 @@ class WhisperDecoder {
   // Sequence i continues from what sequence source[i] held (beam search bookkeeping).
   void rearrange(const int* source, int n);
 
+  // Benchmarks: while set (not owned), forward() and logits() add their stage times to it.
+  void set_profile(DecodeProfile* profile) { profile_ = profile; }
+
  private:
   struct Layout;
   float* self_k(int layer, int slot);
@@ -70,6 +76,7 @@ class WhisperDecoder {
   std::vector<int> new_slots_;  // rearrange scratch
   std::vector<char> claimed_;
   int audio_ctx_ = 0;  // positions of the current audio window; 0 until set_audio()
+  DecodeProfile* profile_ = nullptr;
 };
 
 }  // namespace earshot::models::whisper
