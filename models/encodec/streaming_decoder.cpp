@@ -2,6 +2,8 @@
 
 #include "models/encodec/streaming_stages.hpp"
 
+#include <time.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -76,6 +78,59 @@ StreamingDecoder::StreamingDecoder(const EncodecModel& model, rt::MemoryBudget& 
 
 StreamingDecoder::~StreamingDecoder() = default;
 
+namespace {
+double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+std::int64_t bytes_of(const Conv1d& conv) {
+  return static_cast<std::int64_t>(conv.weight.numel() + conv.bias.numel()) * 4;
+}
+}  // namespace
+
+void StreamingProfile::clear() {
+  for (auto& s : stages) s.cpu_s = 0;
+  pushes = 0;
+  frames = 0;
+}
+
+void StreamingDecoder::enable_profile(StreamingProfile* profile) {
+  profile_ = profile;
+  if (profile == nullptr) return;
+  const auto& dec = model_.decoder();
+  auto& st = profile->stages;
+  st.clear();
+  st.push_back({"rvq decode (codebook rows)", 0,
+                static_cast<std::int64_t>(n_q_) * model_.quantizer().dim() * 4, 0});
+  st.push_back({"conv k7 " + std::to_string(dec.first.in_channels) + "->" +
+                    std::to_string(dec.first.out_channels),
+                bytes_of(dec.first), 0, 0});
+  // The input projections read W_ih once per push; the recurrence reads W_hh once per frame.
+  std::int64_t ih_bytes = 0;
+  std::int64_t hh_bytes = 0;
+  for (int l = 0; l < dec.lstm.layers; ++l) {
+    ih_bytes += (dec.lstm.w_ih[l].numel() + dec.lstm.bias[l].numel()) * 4;
+    hh_bytes += dec.lstm.w_hh[l].numel() * 4;
+  }
+  st.push_back({"lstm " + std::to_string(dec.lstm.layers) + " x " + std::to_string(dec.lstm.size),
+                ih_bytes, hh_bytes, 0});
+  for (const auto& stage : dec.stages) {
+    const auto& up = stage.up;
+    st.push_back({"elu+tconv k" + std::to_string(up.kernel) + " " + std::to_string(up.in_channels) +
+                      "->" + std::to_string(up.out_channels),
+                  static_cast<std::int64_t>(up.weight.numel() + up.bias.numel()) * 4, 0, 0});
+    std::int64_t block_bytes = 0;
+    for (const auto& b : stage.blocks) {
+      block_bytes +=
+          bytes_of(b.conv1) + bytes_of(b.conv2) + (b.has_shortcut ? bytes_of(b.shortcut) : 0);
+    }
+    st.push_back({"resblock " + std::to_string(up.out_channels), block_bytes, 0, 0});
+  }
+  st.push_back({"elu+conv last", bytes_of(dec.last), 0, 0});
+  profile->clear();
+}
+
 std::int64_t StreamingDecoder::max_output_samples() const {
   return stages_->max_out_rows;
 }
@@ -113,6 +168,7 @@ std::int64_t StreamingDecoder::push(const std::int32_t* codes, std::int64_t fram
     }
   }
   // RVQ decode: the sum of the chosen codewords, stage 0 first as the reference sums.
+  const double t0 = profile_ != nullptr ? thread_cpu_s() : 0;
   const int dim = rvq.dim();
   float* emb = stages_->embeddings.data();
   for (std::int64_t f = 0; f < frames; ++f) {
@@ -124,6 +180,11 @@ std::int64_t StreamingDecoder::push(const std::int32_t* codes, std::int64_t fram
     }
   }
   frames_in_ += frames;
+  if (profile_ != nullptr) {
+    profile_->stages[0].cpu_s += thread_cpu_s() - t0;
+    ++profile_->pushes;
+    profile_->frames += frames;
+  }
   return run(frames, false, out);
 }
 
@@ -135,21 +196,35 @@ std::int64_t StreamingDecoder::run(std::int64_t frames, bool final, float* out) 
   auto& s = *stages_;
   float* a = s.ping.data();
   float* b = s.pong.data();
+  // Profiling: charge the time since the last mark to stage `stage` (0 is the RVQ, in push).
+  int stage = 1;
+  double mark = profile_ != nullptr ? thread_cpu_s() : 0;
+  auto charge = [&] {
+    if (profile_ == nullptr) return;
+    const double t = thread_cpu_s();
+    profile_->stages[stage++].cpu_s += t - mark;
+    mark = t;
+  };
   std::int64_t n = s.first.process(s.embeddings.data(), frames, final, a);
+  charge();
   n = s.lstm.process(a, n, b);
   std::swap(a, b);
+  charge();
   const auto& dec = model_.decoder();
   for (std::size_t i = 0; i < s.ups.size(); ++i) {
     elu_inplace(a, n * dec.stages[i].up.in_channels, parallel_, EluMode::kFast);
     n = s.ups[i].up.process(a, n, b);
     std::swap(a, b);
+    charge();
     for (auto& block : s.ups[i].blocks) {
       n = block.process(a, n, final, b);
       std::swap(a, b);
     }
+    charge();
   }
   elu_inplace(a, n * dec.last.in_channels, parallel_, EluMode::kFast);
   n = s.last.process(a, n, final, out);
+  charge();
   samples_out_ += n;
   return n;
 }

@@ -35,9 +35,25 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace earshot::encodec {
+
+// Where push() spends its time, for benchmarks: thread CPU time per stage (summed over pushes)
+// and the weight bytes each stage reads per push. Costs two clock reads per stage when enabled.
+struct StreamingProfile {
+  struct Stage {
+    std::string name;
+    std::int64_t push_bytes = 0;   // weight bytes read once per push
+    std::int64_t frame_bytes = 0;  // weight bytes read once per frame (the LSTM recurrence)
+    double cpu_s = 0;
+  };
+  std::vector<Stage> stages;
+  std::int64_t pushes = 0;
+  std::int64_t frames = 0;
+  void clear();  // zeroes the times and the push count
+};
 
 class StreamingDecoder {
  public:
@@ -69,6 +85,10 @@ class StreamingDecoder {
   // Forgets the stream (state to zero) for a new one.
   void reset();
 
+  // Starts filling `profile` (its stages are laid out here: allocation happens now, never in
+  // push); nullptr stops.
+  void enable_profile(StreamingProfile* profile);
+
   std::int64_t frames_in() const { return frames_in_; }
   std::int64_t samples_out() const { return samples_out_; }
 
@@ -84,6 +104,7 @@ class StreamingDecoder {
   std::int64_t frames_in_ = 0;
   std::int64_t samples_out_ = 0;
   std::unique_ptr<Stages> stages_;
+  StreamingProfile* profile_ = nullptr;
 };
 
 }  // namespace earshot::encodec
