@@ -2,11 +2,10 @@
 // optional Silero VAD gating. Logic: nodes/caption/caption_session.
 #include "apps/command.hpp"
 #include "nodes/caption/caption_session.hpp"
+#include "rt/stop_signal.hpp"
 
 #include <unistd.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -16,21 +15,11 @@ namespace {
 
 namespace cap = earshot::nodes::caption;
 
-std::atomic<bool> g_caption_stop{false};
-
-extern "C" void request_caption_stop(int) {
-  g_caption_stop.store(true);
-}
-
 int run_caption_command(cap::CaptionRunOptions o) {
   // Ctrl-C / SIGTERM: the pending text is committed, the output closed, the report printed.
-  struct sigaction action {};
-  action.sa_handler = &request_caption_stop;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  const rt::ScopedStopSignal interrupt;
   o.live = o.format == "text" && o.output.empty() && isatty(STDOUT_FILENO) != 0;
-  cap::run_caption(o, stdout, stderr, &g_caption_stop);
+  cap::run_caption(o, stdout, stderr, &rt::ScopedStopSignal::flag());
   return 0;
 }
 

@@ -9,13 +9,12 @@
 #include "apps/command.hpp"
 #include "nodes/stems/stem_deck.hpp"
 #include "rt/memory_budget.hpp"
+#include "rt/stop_signal.hpp"
 #include "rt/thread_team.hpp"
 
 #include <poll.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
@@ -24,11 +23,6 @@
 
 namespace earshot::app {
 namespace {
-
-std::atomic<bool> g_deck_stop{false};
-extern "C" void on_deck_signal(int) {
-  g_deck_stop.store(true);
-}
 
 struct DeckCliOptions {
   std::string input, model, client_name = "earshot-deck";
@@ -40,17 +34,9 @@ struct DeckCliOptions {
 int run_deck(const DeckCliOptions& o) {
   if (!o.jack) throw std::invalid_argument("the deck plays through JACK: add --jack");
   if (o.lookahead <= 0) throw std::invalid_argument("--lookahead must be positive");
-  g_deck_stop.store(false);
-  auto old_int = std::signal(SIGINT, on_deck_signal);
-  auto old_term = std::signal(SIGTERM, on_deck_signal);
-  struct Restore {
-    void (*i)(int);
-    void (*t)(int);
-    ~Restore() {
-      std::signal(SIGINT, i);
-      std::signal(SIGTERM, t);
-    }
-  } restore{old_int, old_term};
+  // Ctrl-C / SIGTERM (or `quit`) end the loop below; the deck then stops cleanly.
+  const rt::ScopedStopSignal interrupt;
+  bool quit = false;
 
   if (o.threads < 0) throw std::invalid_argument("--threads must be at least 1");
   const unsigned cores = std::thread::hardware_concurrency();
@@ -80,7 +66,7 @@ int run_deck(const DeckCliOptions& o) {
 
   bool reported = false, stdin_open = true;
   std::string pending;
-  while (!g_deck_stop.load() && !deck.server_gone()) {
+  while (!quit && !interrupt.requested() && !deck.server_gone()) {
     deck.rethrow_if_failed();
     if (!reported && deck.time_to_first_stems() >= 0) {
       std::fprintf(stderr, "earshot deck: first stems ready after %.3f s\n",
@@ -104,7 +90,7 @@ int run_deck(const DeckCliOptions& o) {
       pending.erase(0, nl + 1);
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       if (line == "quit")
-        g_deck_stop.store(true);
+        quit = true;
       else {
         try {
           deck.send(line);

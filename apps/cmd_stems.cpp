@@ -13,16 +13,15 @@
 #include "models/htdemucs/separator.hpp"
 #include "nodes/stems/live_stems_session.hpp"
 #include "rt/memory_budget.hpp"
+#include "rt/stop_signal.hpp"
 #include "rt/thread_team.hpp"
 
 #include <sndfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -36,11 +35,6 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace htd = htdemucs;
-
-std::atomic<bool> g_interrupted{false};
-extern "C" void on_interrupt(int) {
-  g_interrupted.store(true);
-}
 
 struct StemsOptions {
   std::string model;
@@ -249,17 +243,7 @@ int run_stems(const StemsOptions& o) {
     throw std::invalid_argument("FILE and --out are required (or --jack to separate live input)");
   // Ctrl-C / SIGTERM only set a flag, checked between chunks, so the temporaries are removed
   // and no stem is left half-written.
-  g_interrupted.store(false);
-  auto old_int = std::signal(SIGINT, on_interrupt);
-  auto old_term = std::signal(SIGTERM, on_interrupt);
-  struct RestoreSignals {
-    void (*i)(int);
-    void (*t)(int);
-    ~RestoreSignals() {
-      std::signal(SIGINT, i);
-      std::signal(SIGTERM, t);
-    }
-  } restore{old_int, old_term};
+  const rt::ScopedStopSignal interrupt;
   if (o.overlap < 0.0 || o.overlap >= 1.0)
     throw std::invalid_argument("--overlap must be in [0, 1)");
   if (o.segment < 0.0) throw std::invalid_argument("--segment must be positive");
@@ -296,7 +280,7 @@ int run_stems(const StemsOptions& o) {
   std::size_t pending_pos = 0;
   bool input_ended = false;
   while (!sep.done()) {
-    if (g_interrupted.load()) throw std::runtime_error("interrupted; no stems were written");
+    if (interrupt.requested()) throw std::runtime_error("interrupted; no stems were written");
     if (sep.ready()) {
       const std::int64_t n = sep.process();
       for (int s = 0; s < S; ++s) {

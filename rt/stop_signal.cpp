@@ -24,6 +24,10 @@ ScopedStopSignal::ScopedStopSignal() : saved_(new Saved) {
   struct sigaction action {};
   action.sa_handler = &earshot_request_stop;
   sigemptyset(&action.sa_mask);
+  // SA_RESTART, as std::signal gives on glibc: the signal may land on any thread (a JACK or
+  // PortAudio thread, a libsndfile read), and their blocking calls must resume instead of
+  // failing with EINTR. Run loops poll the flag with timeouts, so none needs to be woken.
+  action.sa_flags = SA_RESTART;
   sigaction(SIGINT, &action, &saved_->interrupt);
   sigaction(SIGTERM, &action, &saved_->terminate);
 }

@@ -4,7 +4,8 @@
 // wants the same thing: the first signal sets a flag the run loop polls, so output files are
 // finished and the summary printed; the previous handlers come back when the run ends (tests run
 // several commands in one process). The handler only stores to a lock-free atomic, which is
-// async-signal-safe.
+// async-signal-safe. Interrupted system calls restart (SA_RESTART): a run loop must poll the
+// flag (with a timeout), never count on a blocking call failing with EINTR.
 #pragma once
 
 #include <atomic>

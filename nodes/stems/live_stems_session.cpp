@@ -2,38 +2,18 @@
 
 #include "nodes/stems/live_stems_node.hpp"
 #include "rt/memory_budget.hpp"
+#include "rt/stop_signal.hpp"
 #include "rt/thread_team.hpp"
 
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <stdexcept>
 #include <thread>
 
 namespace earshot::stems {
-namespace {
-
-std::atomic<bool> g_stop{false};
-extern "C" void on_stop_signal(int) {
-  g_stop.store(true);
-}
-
-}  // namespace
-
 int run_live_stems(const LiveSessionOptions& o) {
-  g_stop.store(false);
   // Only a flag: the main loop stops the node cleanly (deactivate, join the worker).
-  auto old_int = std::signal(SIGINT, on_stop_signal);
-  auto old_term = std::signal(SIGTERM, on_stop_signal);
-  struct Restore {
-    void (*i)(int);
-    void (*t)(int);
-    ~Restore() {
-      std::signal(SIGINT, i);
-      std::signal(SIGTERM, t);
-    }
-  } restore{old_int, old_term};
+  const rt::ScopedStopSignal interrupt;
   if (o.segment_seconds < 0.0) throw std::invalid_argument("--segment must be positive");
 
   if (o.threads < 1) throw std::invalid_argument("--threads must be at least 1");
@@ -71,7 +51,7 @@ int run_live_stems(const LiveSessionOptions& o) {
                  static_cast<long long>(node.resampler_delay()), bag.samplerate());
   std::fprintf(stderr, "), reported to JACK\n  Ctrl-C to stop\n");
 
-  while (!g_stop.load() && !node.server_gone()) {
+  while (!interrupt.requested() && !node.server_gone()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     node.rethrow_if_failed();
   }

@@ -33,5 +33,15 @@ TEST(ScopedStopSignal, SignalSetsTheFlagAndTheOldHandlerComesBack) {
   std::signal(SIGTERM, before);
 }
 
+TEST(ScopedStopSignal, InterruptedSystemCallsRestart) {
+  // Libraries' threads (libjack, PortAudio, libsndfile) must not see EINTR because of a Ctrl-C.
+  ScopedStopSignal stop;
+  for (int sig : {SIGINT, SIGTERM}) {
+    struct sigaction now {};
+    ASSERT_EQ(sigaction(sig, nullptr, &now), 0);
+    EXPECT_NE(now.sa_flags & SA_RESTART, 0) << sig;
+  }
+}
+
 }  // namespace
 }  // namespace earshot::rt
