@@ -1,5 +1,7 @@
 #include "models/htdemucs/transformer.hpp"
 
+#include "models/htdemucs/attention_kernel.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -88,6 +90,17 @@ void add_scaled(float* x, const float* y, std::int64_t n, int d, const models::T
   });
 }
 
+// yt[out][n] = W x^T + bias: a Linear whose result is stored channel-major ([out][n]), so that
+// one head's keys for one channel are contiguous for the score kernel. Columns (tokens) are
+// split across the workers.
+void linear_transposed(const float* x, std::int64_t n, int in, const float* w, const float* bias,
+                       int out, float* yt, Workers& workers) {
+  workers.run(n, 64, [&](std::int64_t j0, std::int64_t j1, int) {
+    for (int o = 0; o < out; ++o) std::fill(yt + o * n + j0, yt + o * n + j1, bias[o]);
+    gemm(false, true, out, j1 - j0, in, w, in, x + j0 * in, in, yt + j0, n, 1.0f);
+  });
+}
+
 }  // namespace
 
 CrossTransformer::CrossTransformer(const HTDemucsConfig& config, const HTDemucsWeights& weights,
@@ -117,8 +130,9 @@ CrossTransformer::CrossTransformer(const HTDemucsConfig& config, const HTDemucsW
   v_ = budget.reserve_array<float>(name, nmax_ * D);
   ctx_ = budget.reserve_array<float>(name, nmax_ * D);
   tmp_ = budget.reserve_array<float>(name, nmax_ * D);
+  // Per worker: one query block's scores for one head, then its rows' 1/sum.
   scores_ = budget.reserve_array<float>(
-      name, static_cast<std::size_t>(workers) * kQueryBlock * static_cast<std::size_t>(nmax_));
+      name, static_cast<std::size_t>(workers) * kQueryBlock * static_cast<std::size_t>(nmax_ + 1));
   ff_ = budget.reserve_array<float>(name, nmax_ * static_cast<std::size_t>(hidden_));
   const auto period = static_cast<float>(config.t_max_period);
   sin_embedding_2d(dim_, fr_, t1_, period, pos2d_.as<float>().data());
@@ -133,12 +147,12 @@ void CrossTransformer::attention(const AttentionW& w, const float* q_in, std::in
   const float* in_w = w.in_w.data();
   const float* in_b = w.in_b.data();
   float* Q = q_.as<float>().data();
-  float* K = k_.as<float>().data();
+  float* KT = k_.as<float>().data();  // [D][nk]: channel-major keys
   float* V = v_.as<float>().data();
   float* ctx = ctx_.as<float>().data();
   float* S = scores_.as<float>().data();
   linear(q_in, nq, D, in_w, in_b, D, Q, wk);
-  linear(kv_in, nk, D, in_w + static_cast<std::int64_t>(D) * D, in_b + D, D, K, wk);
+  linear_transposed(kv_in, nk, D, in_w + static_cast<std::int64_t>(D) * D, in_b + D, D, KT, wk);
   linear(kv_in, nk, D, in_w + 2 * static_cast<std::int64_t>(D) * D, in_b + 2 * D, D, V, wk);
   // torch scales the queries by 1/sqrt(head_dim) before the product.
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -146,15 +160,15 @@ void CrossTransformer::attention(const AttentionW& w, const float* q_in, std::in
   // rows, so that a block's scores (kQueryBlock x nk) stay in cache from the product through
   // the softmax to the product with V.
   wk.run(nq, kQueryBlock, [&](std::int64_t r0, std::int64_t r1, int worker) {
-    float* s = S + worker * kQueryBlock * nmax_;
+    float* s = S + worker * kQueryBlock * (nmax_ + 1);
+    float* inv_sum = s + kQueryBlock * nmax_;
     for (std::int64_t b0 = r0; b0 < r1; b0 += kQueryBlock) {
       const auto rows = static_cast<int>(std::min<std::int64_t>(kQueryBlock, r1 - b0));
       for (std::int64_t i = b0 * D; i < (b0 + rows) * D; ++i) Q[i] *= scale;
       for (int h = 0; h < heads_; ++h) {
-        gemm(false, true, rows, nk, hd, Q + b0 * D + h * hd, D, K + h * hd, D, s, nk, 0.0f);
-        softmax_rows(s, rows, nk);
-        gemm(false, false, rows, hd, static_cast<int>(nk), s, nk, V + h * hd, D,
-             ctx + b0 * D + h * hd, D, 0.0f);
+        attention_scores(Q + b0 * D + h * hd, D, KT + h * hd * nk, nk, rows, nk, hd, s, nk);
+        softmax_numerators(s, nk, rows, nk, inv_sum);
+        attention_context(s, nk, V + h * hd, D, rows, nk, hd, inv_sum, ctx + b0 * D + h * hd, D);
       }
     }
   });

@@ -48,12 +48,12 @@ class CrossTransformer {
   rt::Reservation pos2d_, pos1d_;           // [n1][D], [n2][D]
   rt::Reservation x_tok_, xt_tok_, old_x_;  // token-major streams
   rt::Reservation qn_, kvn_;                // normalised inputs
-  rt::Reservation q_, k_, v_, ctx_, tmp_;   // attention projections / outputs
+  rt::Reservation q_, k_, v_, ctx_, tmp_;   // attention projections (k_ channel-major) / outputs
 #ifndef EARSHOT_HTD_QUERY_BLOCK
-#define EARSHOT_HTD_QUERY_BLOCK 64
+#define EARSHOT_HTD_QUERY_BLOCK 128
 #endif
   static constexpr std::int64_t kQueryBlock = EARSHOT_HTD_QUERY_BLOCK;  // query rows per block
-  rt::Reservation scores_;  // [workers][kQueryBlock][nmax]: one block's scores, one head
+  rt::Reservation scores_;  // [workers][kQueryBlock][nmax + 1]: one block's scores, one head
   rt::Reservation ff_;      // [nmax][hidden]
 };
 
