@@ -1,5 +1,7 @@
 #include "models/encodec/gemm.hpp"
 
+#include "models/encodec/small_gemm.hpp"
+
 // GCC 12 reports false -Wmaybe-uninitialized inside its own AVX-512 intrinsics when Eigen's
 // kernels are inlined here; the warning is in the compiler's header, not in this code.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -35,20 +37,6 @@ void gemm_serial(std::int64_t M, std::int64_t N, std::int64_t K, const float* A,
     for (std::int64_t m = 0; m < M; ++m) std::fill(C + m * ldc, C + m * ldc + N, 0.0f);
   }
   if (K <= 0) return;
-  if (M == 1) {
-    // A single row (streaming, one frame): a matrix-vector product streams B once, without
-    // the tiling's repeated passes over C. Eigen keeps its vector temporaries on the stack.
-    Eigen::Map<const Eigen::RowVectorXf> a(A, K);
-    Eigen::Map<Eigen::RowVectorXf> c(C, N);
-    if (b_transposed) {
-      Eigen::Map<const RowMajor, 0, Stride> b(B, N, K, Stride(ldb));
-      c.noalias() += a * b.transpose();
-    } else {
-      Eigen::Map<const RowMajor, 0, Stride> b(B, K, N, Stride(ldb));
-      c.noalias() += a * b;
-    }
-    return;
-  }
   for (std::int64_t m0 = 0; m0 < M; m0 += kTileM) {
     const std::int64_t mt = std::min(kTileM, M - m0);
     for (std::int64_t n0 = 0; n0 < N; n0 += kTileN) {
@@ -70,13 +58,31 @@ void gemm_serial(std::int64_t M, std::int64_t N, std::int64_t K, const float* A,
   }
 }
 
-void gemv_serial(std::int64_t N, std::int64_t K, const float* A, std::int64_t lda, const float* x,
-                 float* y) {
-  if (N <= 0 || K <= 0) return;
-  Eigen::Map<const RowMajor, 0, Stride> a(A, N, K, Stride(lda));
-  Eigen::Map<const Eigen::VectorXf> v(x, K);
-  Eigen::Map<Eigen::VectorXf> out(y, N);
-  out.noalias() += a * v;
+}  // namespace
+
+namespace {
+
+// Few rows (the streaming decoder's pushes): the product is bound by reading B, which the small
+// kernels stream once for all rows. With a team, the columns (outputs) are split in blocks of
+// 64; each output is computed the same way whatever the split.
+void gemm_small(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
+                const float* B, std::int64_t ldb, bool b_transposed, float* C, std::int64_t ldc,
+                bool accumulate, rt::Parallel* parallel) {
+  auto run = [&](std::int64_t begin, std::int64_t end) {
+    if (b_transposed) {
+      small_gemm_nk(M, K, A, lda, B, ldb, C, ldc, accumulate, begin, end);
+    } else {
+      small_gemm_kn(M, N, K, A, lda, B, ldb, C, ldc, accumulate, begin, end);
+    }
+  };
+  // Below ~1 MB of weights a wake-up of the team costs more than it saves.
+  constexpr std::int64_t kMinParallelWeights = 1 << 18;
+  if (rt::parallel_size(parallel) <= 1 || N * K < kMinParallelWeights || N > INT32_MAX) {
+    run(0, N);
+    return;
+  }
+  rt::parallel_for(parallel, static_cast<int>(N), 64,
+                   [&](int begin, int end, int) { run(begin, end); });
 }
 
 }  // namespace
@@ -84,6 +90,11 @@ void gemv_serial(std::int64_t N, std::int64_t K, const float* A, std::int64_t ld
 void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
           const float* B, std::int64_t ldb, bool b_transposed, float* C, std::int64_t ldc,
           bool accumulate, rt::Parallel* parallel) {
+  if (M <= 0 || N <= 0) return;
+  if (M <= kSmallRows) {
+    gemm_small(M, N, K, A, lda, B, ldb, b_transposed, C, ldc, accumulate, parallel);
+    return;
+  }
   if (rt::parallel_size(parallel) <= 1 || M <= kTileM || M > INT32_MAX) {
     gemm_serial(M, N, K, A, lda, B, ldb, b_transposed, C, ldc, accumulate);
     return;
@@ -97,14 +108,7 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::i
 
 void gemv_accumulate(std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
                      const float* x, float* y, rt::Parallel* parallel) {
-  constexpr int kRows = 64;
-  if (rt::parallel_size(parallel) <= 1 || N <= kRows || N > INT32_MAX) {
-    gemv_serial(N, K, A, lda, x, y);
-    return;
-  }
-  rt::parallel_for(parallel, static_cast<int>(N), kRows, [&](int begin, int end, int) {
-    gemv_serial(end - begin, K, A + begin * lda, lda, x, y + begin);
-  });
+  gemm_small(1, N, K, x, K, A, lda, true, y, N, true, parallel);
 }
 
 }  // namespace earshot::encodec

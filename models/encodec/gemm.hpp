@@ -17,7 +17,9 @@ namespace earshot::encodec {
 //
 // With `parallel`, the rows are shared out in whole tiles (multiples of the row tile), so every
 // tile is the same Eigen call as on one thread: the result is bitwise identical for any number
-// of threads.
+// of threads. M <= kSmallRows (small_gemm.hpp: a streaming push of a few frames) goes to kernels
+// that stream B once for all rows; with `parallel` they split the columns, again bitwise the
+// same for any number of threads.
 void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
           const float* B, std::int64_t ldb, bool b_transposed, float* C, std::int64_t ldc,
           bool accumulate, rt::Parallel* parallel = nullptr);

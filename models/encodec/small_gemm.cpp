@@ -1,0 +1,224 @@
+#include "models/encodec/small_gemm.hpp"
+
+// GCC 12 reports false (maybe-)uninitialized warnings inside its own _mm512_reduce_add_ps (an
+// undefined pass-through operand in the intrinsic header), not in this code.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <algorithm>
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+namespace earshot::encodec {
+namespace {
+
+#ifdef __AVX512F__
+
+// Software prefetch distance. The weight streams are many short runs (a row of 2 KB, or a
+// column block of each row), which the hardware prefetchers do not get ahead of: fetch the
+// weights this many row groups / row blocks ahead.
+constexpr int kAheadGroups = 2;
+constexpr int kAheadBlocks = 2;
+
+__mmask16 tail_mask(std::int64_t n) {
+  return static_cast<__mmask16>((1u << n) - 1u);
+}
+
+// [K,N] layout, M rows, columns [n0, n1): U weight rows at a time are streamed through the
+// columns while Y's block stays in L1; each Y element gets the U products in k order.
+template <int M, int U>
+void kn_block(std::int64_t K, const float* X, std::int64_t ldx, const float* B, std::int64_t ldb,
+              float* Y, std::int64_t ldy, std::int64_t n0, std::int64_t n1) {
+  const std::int64_t full_end = n0 + (n1 - n0) / 16 * 16;
+  const __mmask16 mask = tail_mask(n1 - full_end);
+  std::int64_t k = 0;
+  for (; k + U <= K; k += U) {
+    __m512 xs[M][U];
+    for (int m = 0; m < M; ++m) {
+      for (int u = 0; u < U; ++u) xs[m][u] = _mm512_set1_ps(X[m * ldx + k + u]);
+    }
+    const float* b = B + k * ldb;
+    std::int64_t j = n0;
+    const bool ahead = k + (kAheadGroups + 1) * U <= K;
+    for (; j < full_end; j += 16) {
+      __m512 v[U];
+      for (int u = 0; u < U; ++u) v[u] = _mm512_loadu_ps(b + u * ldb + j);
+      if (ahead) {
+        for (int u = 0; u < U; ++u) {
+          _mm_prefetch(reinterpret_cast<const char*>(b + (kAheadGroups * U + u) * ldb + j),
+                       _MM_HINT_T0);
+        }
+      }
+      for (int m = 0; m < M; ++m) {
+        float* y = Y + m * ldy + j;
+        __m512 acc = _mm512_loadu_ps(y);
+        for (int u = 0; u < U; ++u) acc = _mm512_fmadd_ps(xs[m][u], v[u], acc);
+        _mm512_storeu_ps(y, acc);
+      }
+    }
+    if (j < n1) {
+      __m512 v[U];
+      for (int u = 0; u < U; ++u) v[u] = _mm512_maskz_loadu_ps(mask, b + u * ldb + j);
+      for (int m = 0; m < M; ++m) {
+        float* y = Y + m * ldy + j;
+        __m512 acc = _mm512_maskz_loadu_ps(mask, y);
+        for (int u = 0; u < U; ++u) acc = _mm512_fmadd_ps(xs[m][u], v[u], acc);
+        _mm512_mask_storeu_ps(y, mask, acc);
+      }
+    }
+  }
+  if (k < K) kn_block<M, 1>(K - k, X + k, ldx, B + k * ldb, ldb, Y, ldy, n0, n1);
+}
+
+template <int M>
+void kn(std::int64_t K, const float* X, std::int64_t ldx, const float* B, std::int64_t ldb,
+        float* Y, std::int64_t ldy, std::int64_t n_begin, std::int64_t n_end) {
+  // Column blocks whose M rows of Y fill at most 16 KiB of L1.
+  const std::int64_t block = std::max<std::int64_t>(64, 4096 / M / 16 * 16);
+  constexpr int U = M <= 4 ? 4 : 2;
+  for (std::int64_t n0 = n_begin; n0 < n_end; n0 += block) {
+    kn_block<M, U>(K, X, ldx, B, ldb, Y, ldy, n0, std::min(n_end, n0 + block));
+  }
+}
+
+// [N,K] layout: R weight rows at a time, each against the M rows of X, 16 lanes of partial
+// sums per output, reduced at the end.
+template <int M, int R>
+void nk_rows(std::int64_t K, const float* X, std::int64_t ldx, const float* B, std::int64_t ldb,
+             float* Y, std::int64_t ldy, bool accumulate, std::int64_t n, bool prefetch) {
+  __m512 acc[R][M];
+  for (int r = 0; r < R; ++r) {
+    for (int m = 0; m < M; ++m) acc[r][m] = _mm512_setzero_ps();
+  }
+  const std::int64_t full_end = K / 16 * 16;
+  const float* ahead = B + (n + kAheadBlocks * R) * ldb;
+  for (std::int64_t k = 0; k < full_end; k += 16) {
+    __m512 x[M];
+    for (int m = 0; m < M; ++m) x[m] = _mm512_loadu_ps(X + m * ldx + k);
+    if (prefetch) {
+      for (int r = 0; r < R; ++r) {
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + r * ldb + k), _MM_HINT_T0);
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      const __m512 b = _mm512_loadu_ps(B + (n + r) * ldb + k);
+      for (int m = 0; m < M; ++m) acc[r][m] = _mm512_fmadd_ps(b, x[m], acc[r][m]);
+    }
+  }
+  if (full_end < K) {
+    const __mmask16 mask = tail_mask(K - full_end);
+    __m512 x[M];
+    for (int m = 0; m < M; ++m) x[m] = _mm512_maskz_loadu_ps(mask, X + m * ldx + full_end);
+    for (int r = 0; r < R; ++r) {
+      const __m512 b = _mm512_maskz_loadu_ps(mask, B + (n + r) * ldb + full_end);
+      for (int m = 0; m < M; ++m) acc[r][m] = _mm512_fmadd_ps(b, x[m], acc[r][m]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int m = 0; m < M; ++m) {
+      const float s = _mm512_reduce_add_ps(acc[r][m]);
+      float& y = Y[m * ldy + n + r];
+      y = accumulate ? y + s : s;
+    }
+  }
+}
+
+template <int M>
+void nk(std::int64_t K, const float* X, std::int64_t ldx, const float* B, std::int64_t ldb,
+        float* Y, std::int64_t ldy, bool accumulate, std::int64_t n_begin, std::int64_t n_end) {
+  constexpr int R = M <= 2 ? 8 : (M <= 4 ? 4 : 2);
+  std::int64_t n = n_begin;
+  for (; n + R <= n_end; n += R) {
+    const bool prefetch = n + (kAheadBlocks + 1) * R <= n_end;
+    nk_rows<M, R>(K, X, ldx, B, ldb, Y, ldy, accumulate, n, prefetch);
+  }
+  for (; n < n_end; ++n) nk_rows<M, 1>(K, X, ldx, B, ldb, Y, ldy, accumulate, n, false);
+}
+
+#else  // portable fallback: the same summation orders, scalar
+
+template <int M>
+void kn(std::int64_t K, const float* X, std::int64_t ldx, const float* B, std::int64_t ldb,
+        float* Y, std::int64_t ldy, std::int64_t n_begin, std::int64_t n_end) {
+  for (std::int64_t k = 0; k < K; ++k) {
+    for (int m = 0; m < M; ++m) {
+      const float x = X[m * ldx + k];
+      for (std::int64_t j = n_begin; j < n_end; ++j) Y[m * ldy + j] += x * B[k * ldb + j];
+    }
+  }
+}
+
+template <int M>
+void nk(std::int64_t K, const float* X, std::int64_t ldx, const float* B, std::int64_t ldb,
+        float* Y, std::int64_t ldy, bool accumulate, std::int64_t n_begin, std::int64_t n_end) {
+  for (std::int64_t n = n_begin; n < n_end; ++n) {
+    for (int m = 0; m < M; ++m) {
+      float s = 0;
+      for (std::int64_t k = 0; k < K; ++k) s += B[n * ldb + k] * X[m * ldx + k];
+      float& y = Y[m * ldy + n];
+      y = accumulate ? y + s : s;
+    }
+  }
+}
+
+#endif
+
+template <typename F>
+void dispatch(std::int64_t M, F&& f) {
+  switch (M) {
+    case 1:
+      f.template operator()<1>();
+      break;
+    case 2:
+      f.template operator()<2>();
+      break;
+    case 3:
+      f.template operator()<3>();
+      break;
+    case 4:
+      f.template operator()<4>();
+      break;
+    case 5:
+      f.template operator()<5>();
+      break;
+    case 6:
+      f.template operator()<6>();
+      break;
+    case 7:
+      f.template operator()<7>();
+      break;
+    case 8:
+      f.template operator()<8>();
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+void small_gemm_kn(std::int64_t M, std::int64_t N, std::int64_t K, const float* X, std::int64_t ldx,
+                   const float* B, std::int64_t ldb, float* Y, std::int64_t ldy, bool accumulate,
+                   std::int64_t n_begin, std::int64_t n_end) {
+  (void)N;
+  if (M <= 0 || n_end <= n_begin) return;
+  if (!accumulate) {
+    for (std::int64_t m = 0; m < M; ++m)
+      std::fill(Y + m * ldy + n_begin, Y + m * ldy + n_end, 0.0f);
+  }
+  if (K <= 0) return;
+  dispatch(M, [&]<int kM>() { kn<kM>(K, X, ldx, B, ldb, Y, ldy, n_begin, n_end); });
+}
+
+void small_gemm_nk(std::int64_t M, std::int64_t K, const float* X, std::int64_t ldx, const float* B,
+                   std::int64_t ldb, float* Y, std::int64_t ldy, bool accumulate,
+                   std::int64_t n_begin, std::int64_t n_end) {
+  if (M <= 0 || n_end <= n_begin) return;
+  dispatch(M, [&]<int kM>() { nk<kM>(K, X, ldx, B, ldb, Y, ldy, accumulate, n_begin, n_end); });
+}
+
+}  // namespace earshot::encodec
