@@ -1,48 +1,16 @@
 #include "models/whisper/whisper_decoder.hpp"
 
+#include "models/whisper/decoder_layout.hpp"
+#include "models/whisper/staged_work.hpp"
 #include "models/whisper/transformer_ops.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
 namespace earshot::models::whisper {
-
-struct WhisperDecoder::Layout {
-  std::size_t self_k, self_v, cross_k, cross_v, x, h, q, k, v, attn, proj, mlp, scores, scratch,
-      total;
-
-  Layout(const WhisperConfig& c, int sequences, int workers = 1) {
-    const std::size_t n_workers = static_cast<std::size_t>(workers);
-    const std::size_t d = static_cast<std::size_t>(c.d_model);
-    const std::size_t layers = static_cast<std::size_t>(c.decoder_layers);
-    const std::size_t ctx = static_cast<std::size_t>(c.n_text_ctx);
-    const std::size_t audio = static_cast<std::size_t>(c.n_audio_ctx);
-    const std::size_t rows = ctx;
-    std::size_t at = 0;
-    auto take = [&](std::size_t n) {
-      const std::size_t begin = at;
-      at += (n + 15) / 16 * 16;
-      return begin;
-    };
-    self_k = take(layers * static_cast<std::size_t>(sequences) * ctx * d);
-    self_v = take(layers * static_cast<std::size_t>(sequences) * ctx * d);
-    cross_k = take(layers * audio * d);
-    cross_v = take(layers * audio * d);
-    x = take(rows * d);
-    h = take(rows * d);
-    q = take(rows * d);
-    k = take(rows * d);
-    v = take(rows * d);
-    attn = take(rows * d);
-    proj = take(rows * d);
-    mlp = take(rows * static_cast<std::size_t>(c.decoder_ffn));
-    scores = take(n_workers * rows * std::max(audio, ctx));
-    scratch = take(n_workers * linear_scratch_floats(std::max(c.d_model, c.decoder_ffn)));
-    total = at;
-  }
-};
 
 std::size_t WhisperDecoder::workspace_bytes(const WhisperConfig& config, int max_sequences,
                                             int workers) {
@@ -53,6 +21,8 @@ WhisperDecoder::WhisperDecoder(const WhisperModel& model, rt::MemoryBudget& budg
                                int max_sequences, Parallel* parallel)
     : model_(model), max_sequences_(max_sequences), parallel_(parallel) {
   if (max_sequences < 1) throw std::invalid_argument("whisper decoder: max_sequences < 1");
+  layout_ = std::make_unique<Layout>(model.config, max_sequences, parallel_size(parallel));
+  stages_ = std::make_unique<StagedWork>(6 * model.config.decoder_layers + 1);
   workspace_ =
       budget.reserve("whisper decoder (KV cache, activations)",
                      workspace_bytes(model.config, max_sequences, parallel_size(parallel)));
@@ -66,8 +36,10 @@ WhisperDecoder::WhisperDecoder(const WhisperModel& model, rt::MemoryBudget& budg
   claimed_.resize(n);
 }
 
+WhisperDecoder::~WhisperDecoder() = default;
+
 float* WhisperDecoder::self_k(int layer, int slot) {
-  const Layout L(model_.config, max_sequences_, parallel_size(parallel_));
+  const Layout& L = *layout_;
   const std::size_t block = static_cast<std::size_t>(model_.config.n_text_ctx) *
                             static_cast<std::size_t>(model_.config.d_model);
   return workspace_.as<float>().data() + L.self_k +
@@ -76,8 +48,23 @@ float* WhisperDecoder::self_k(int layer, int slot) {
 }
 
 float* WhisperDecoder::self_v(int layer, int slot) {
-  const Layout L(model_.config, max_sequences_, parallel_size(parallel_));
-  return self_k(layer, slot) + (L.self_v - L.self_k);
+  return self_k(layer, slot) + (layout_->self_v - layout_->self_k);
+}
+
+float* WhisperDecoder::cross_k(int layer, int head) {
+  const Layout& L = *layout_;
+  const std::size_t index =
+      static_cast<std::size_t>(layer) * static_cast<std::size_t>(model_.config.decoder_heads) +
+      static_cast<std::size_t>(head);
+  return workspace_.as<float>().data() + L.cross_k + index * L.cross_k_head;
+}
+
+float* WhisperDecoder::cross_v(int layer, int head) {
+  const Layout& L = *layout_;
+  const std::size_t index =
+      static_cast<std::size_t>(layer) * static_cast<std::size_t>(model_.config.decoder_heads) +
+      static_cast<std::size_t>(head);
+  return workspace_.as<float>().data() + L.cross_v + index * L.cross_v_head;
 }
 
 void WhisperDecoder::set_audio(const float* audio_features, int n_audio_ctx) {
@@ -86,16 +73,21 @@ void WhisperDecoder::set_audio(const float* audio_features, int n_audio_ctx) {
   if (n_audio_ctx > c.n_audio_ctx)
     throw std::invalid_argument("whisper decoder: " + std::to_string(n_audio_ctx) +
                                 " audio positions, the model has " + std::to_string(c.n_audio_ctx));
-  const Layout L(c, max_sequences_, parallel_size(parallel_));
+  const Layout& L = *layout_;
   float* ws = workspace_.as<float>().data();
-  // Blocks keep the full-context stride so the layout does not depend on the window.
-  const std::size_t block = static_cast<std::size_t>(c.n_audio_ctx) * c.d_model;
+  // One layer's K (then V) [n_audio_ctx, d] is staged in the MLP buffer, then split by head.
+  float* staging = ws + L.mlp;
+  const int d = c.d_model, heads = c.decoder_heads, hd = c.decoder_head_dim();
   for (int i = 0; i < c.decoder_layers; ++i) {
     const auto& a = model_.weights.decoder_layers[static_cast<std::size_t>(i)].cross_attn;
-    linear(audio_features, n_audio_ctx, a.k.w, nullptr, ws + L.cross_k + i * block, ws + L.scratch,
-           parallel_);
-    linear(audio_features, n_audio_ctx, a.v.w, a.v.bias(), ws + L.cross_v + i * block,
-           ws + L.scratch, parallel_);
+    linear(audio_features, n_audio_ctx, a.k.w, nullptr, staging, ws + L.scratch, parallel_);
+    parallel_for(parallel_, heads, 1, [&](int h0, int h1, int) {
+      for (int h = h0; h < h1; ++h) pack_head_keys(staging, n_audio_ctx, d, h, hd, cross_k(i, h));
+    });
+    linear(audio_features, n_audio_ctx, a.v.w, a.v.bias(), staging, ws + L.scratch, parallel_);
+    parallel_for(parallel_, heads, 1, [&](int h0, int h1, int) {
+      for (int h = h0; h < h1; ++h) copy_head_values(staging, n_audio_ctx, d, h, hd, cross_v(i, h));
+    });
   }
   audio_ctx_ = n_audio_ctx;
   reset();
@@ -119,18 +111,10 @@ const float* WhisperDecoder::forward(int seq, const int* tokens, int n) {
 
 const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int rows) {
   const WhisperConfig& c = model_.config;
-  const WhisperWeights& w = model_.weights;
   if (audio_ctx_ == 0) throw std::logic_error("whisper decoder: set_audio() was not called");
   if (rows < 1 || rows > max_rows())
     throw std::length_error("whisper decoder: " + std::to_string(rows) +
                             " rows in one call (1 .. " + std::to_string(max_rows()) + ")");
-  const int d = c.d_model;
-  const Layout L(c, max_sequences_, parallel_size(parallel_));
-  float* ws = workspace_.as<float>().data();
-  float* x = ws + L.x;
-  float* h = ws + L.h;
-  float* scratch = ws + L.scratch;
-  const std::size_t rd = static_cast<std::size_t>(rows) * d;
 
   // Positions continue each sequence; check everything before touching the cache.
   for (int r = 0; r < rows; ++r) {
@@ -152,7 +136,19 @@ const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int row
     positions_[static_cast<std::size_t>(r)] = pos;
   }
 
-  // Token embedding + learned positional embedding.
+  embed(tokens, rows);
+  const float* hidden =
+      rows <= kFusedMaxRows ? forward_step(seqs, rows) : forward_batched(seqs, rows);
+  for (int r = 0; r < rows; ++r)
+    lengths_[static_cast<std::size_t>(seqs[r])] = positions_[static_cast<std::size_t>(r)] + 1;
+  return hidden;
+}
+
+// Token embedding + learned positional embedding.
+void WhisperDecoder::embed(const int* tokens, int rows) {
+  const int d = model_.config.d_model;
+  const WhisperWeights& w = model_.weights;
+  float* x = workspace_.as<float>().data() + layout_->x;
   for (int r = 0; r < rows; ++r) {
     float* row = x + static_cast<std::size_t>(r) * d;
     weight_row_f32(w.embed_tokens, tokens[r], row);
@@ -161,8 +157,21 @@ const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int row
                     static_cast<std::size_t>(positions_[static_cast<std::size_t>(r)]) * d,
                 static_cast<std::size_t>(d));
   }
+}
 
-  const std::size_t cross_block = static_cast<std::size_t>(c.n_audio_ctx) * d;
+// Many rows: product by product, each split between the workers.
+const float* WhisperDecoder::forward_batched(const int* seqs, int rows) {
+  const WhisperConfig& c = model_.config;
+  const WhisperWeights& w = model_.weights;
+  const int d = c.d_model;
+  const Layout& L = *layout_;
+  float* ws = workspace_.as<float>().data();
+  float* x = ws + L.x;
+  float* h = ws + L.h;
+  float* scratch = ws + L.scratch;
+  const std::size_t rd = static_cast<std::size_t>(rows) * d;
+  const int heads = c.decoder_heads, hd = c.decoder_head_dim();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   DecodeStageClock clock(profile_);
   for (int li = 0; li < c.decoder_layers; ++li) {
     const DecoderLayerWeight& layer = w.decoder_layers[static_cast<std::size_t>(li)];
@@ -203,9 +212,14 @@ const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int row
     layer_norm(x, rows, d, layer.cross_ln, h);
     linear(h, rows, layer.cross_attn.q.w, layer.cross_attn.q.bias(), ws + L.q, scratch, parallel_);
     clock.mark(DecodeStage::kCrossProjections);
-    multi_head_attention(ws + L.q, rows, ws + L.cross_k + li * cross_block,
-                         ws + L.cross_v + li * cross_block, audio_ctx_, d, c.decoder_heads,
-                         c.decoder_head_dim(), -1, ws + L.scores, ws + L.attn, parallel_);
+    parallel_for(parallel_, heads, 1, [&](int h0, int h1, int worker) {
+      float* scores =
+          ws + L.step + static_cast<std::size_t>(worker) * L.step_floats + L.step_scores;
+      for (int hh = h0; hh < h1; ++hh)
+        attend_packed_head(ws + L.q + static_cast<std::size_t>(hh) * hd, rows, d, cross_k(li, hh),
+                           cross_v(li, hh), audio_ctx_, hd, scale, scores,
+                           ws + L.attn + static_cast<std::size_t>(hh) * hd, d);
+    });
     clock.mark(DecodeStage::kCrossAttention);
     linear(ws + L.attn, rows, layer.cross_attn.out.w, layer.cross_attn.out.bias(), ws + L.proj,
            scratch, parallel_);
@@ -220,15 +234,17 @@ const float* WhisperDecoder::forward(const int* seqs, const int* tokens, int row
     add_inplace(x, ws + L.proj, rd);
     clock.mark(DecodeStage::kMlp);
   }
-  for (int r = 0; r < rows; ++r)
-    lengths_[static_cast<std::size_t>(seqs[r])] = positions_[static_cast<std::size_t>(r)] + 1;
   layer_norm(x, rows, d, w.decoder_ln, h);
   clock.mark(DecodeStage::kLogits);
   return h;
 }
 
 void WhisperDecoder::logits(const float* hidden, int rows, float* out) {
-  const Layout L(model_.config, max_sequences_, parallel_size(parallel_));
+  if (rows >= 1 && rows <= kFusedMaxRows) {
+    logits_step(hidden, rows, out);
+    return;
+  }
+  const Layout& L = *layout_;
   DecodeStageClock clock(profile_);
   linear(hidden, rows, model_.weights.output_projection(), nullptr, out,
          workspace_.as<float>().data() + L.scratch, parallel_);

@@ -13,15 +13,19 @@
 #include "models/whisper/decode_profile.hpp"
 #include "models/whisper/whisper_weights.hpp"
 
+#include <memory>
 #include <vector>
 
 namespace earshot::models::whisper {
+
+class StagedWork;
 
 class WhisperDecoder {
  public:
   // `parallel` (optional, not owned) splits the matrix products between its threads.
   WhisperDecoder(const WhisperModel& model, rt::MemoryBudget& budget, int max_sequences = 1,
                  Parallel* parallel = nullptr);
+  ~WhisperDecoder();
 
   // Bytes reserved for this config (KV caches, cross K/V, activations), for plans.
   static std::size_t workspace_bytes(const WhisperConfig& config, int max_sequences,
@@ -30,7 +34,8 @@ class WhisperDecoder {
   int max_sequences() const { return max_sequences_; }
   int max_rows() const { return model_.config.n_text_ctx; }
 
-  // Computes the cross-attention K/V of every layer from audio features [n_audio_ctx, d].
+  // Computes the cross-attention K/V of every layer from audio features [n_audio_ctx, d]
+  // (stored head by head, see decode_attention.hpp).
   // A shorter context (the encoder run on a reduced window) attends over its first
   // `n_audio_ctx` positions only; 0 means the model's full context.
   void set_audio(const float* audio_features, int n_audio_ctx = 0);
@@ -45,6 +50,9 @@ class WhisperDecoder {
 
   // Runs `rows` tokens through the decoder: row r appends tokens[r] to sequence seqs[r] at the
   // next position of that sequence (rows of one sequence must be consecutive, in order).
+  // Up to kFusedMaxRows (8) rows, e.g. one token per beam, run as one parallel region with the
+  // weights streamed once (forward_step); more rows (prompts, teacher forcing) run product by
+  // product over batched kernels.
   // Returns the final-LayerNorm hidden states [rows, d] (valid until the next call).
   // Throws std::length_error past n_text_ctx, std::out_of_range for a bad id or sequence.
   const float* forward(const int* seqs, const int* tokens, int rows);
@@ -64,10 +72,20 @@ class WhisperDecoder {
   struct Layout;
   float* self_k(int layer, int slot);
   float* self_v(int layer, int slot);
+  float* cross_k(int layer, int head);
+  float* cross_v(int layer, int head);
+  void embed(const int* tokens, int rows);
+  const float* forward_batched(const int* seqs, int rows);
+  const float* forward_step(const int* seqs, int rows);
+  // One thread's walk through the step's stages (`share`: its slot of per-worker scratch).
+  void step_stages(const int* seqs, int rows, int share);
+  void logits_step(const float* hidden, int rows, float* out);
 
   const WhisperModel& model_;
   int max_sequences_;
   Parallel* parallel_;
+  std::unique_ptr<Layout> layout_;
+  std::unique_ptr<StagedWork> stages_;
   rt::Reservation workspace_;
   std::vector<int> lengths_;    // tokens cached per sequence
   std::vector<int> slot_of_;    // sequence -> cache slot
