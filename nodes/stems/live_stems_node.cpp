@@ -1,6 +1,5 @@
 #include "nodes/stems/live_stems_node.hpp"
 
-#include "rt/backends/audio_backend.hpp"
 #include "rt/interleave.hpp"
 
 #include <algorithm>
@@ -46,9 +45,15 @@ LiveStemsNode::LiveStemsNode(htdemucs::ModelBag& bag, const LiveStemsOptions& op
     outputs.push_back(source + "_L");
     outputs.push_back(source + "_R");
   }
-  client_ = std::make_unique<JackPortClient>(options.client_name,
-                                             std::vector<std::string>{"in_L", "in_R"}, outputs);
-  const std::uint32_t rate = client_->sample_rate();
+  rt::StreamConfig config;
+  config.client_name = options.client_name;
+  config.input_channels = 2;
+  config.output_channels = static_cast<std::uint32_t>(out_channels_);
+  config.input_port_names = {"in_L", "in_R"};
+  config.output_port_names = outputs;
+  client_ = std::make_unique<rt::JackBackend>();
+  client_->open(config);
+  const auto rate = static_cast<std::uint32_t>(client_->sample_rate());
   rate_ = static_cast<int>(rate);
   const int model_rate = bag.samplerate();
 
@@ -101,7 +106,7 @@ LiveStemsNode::LiveStemsNode(htdemucs::ModelBag& bag, const LiveStemsOptions& op
   // Prime the output with D frames of silence (the storage is zeroed): output frame t is stem
   // frame t - D from the first cycle on.
   out_ring_->commit_write(static_cast<std::size_t>(latency_) * out_channels_);
-  client_->set_latency(latency_);
+  client_->set_processing_latency(latency_);
 
   worker_ = std::make_unique<rt::WorkerThread>("earshot-stems", [this] { work(); });
 }
@@ -112,23 +117,23 @@ LiveStemsNode::~LiveStemsNode() {
 
 void LiveStemsNode::start() {
   if (active_) return;
-  client_->activate(*this);
+  client_->start(*this);
   active_ = true;
 }
 
 void LiveStemsNode::stop() {
   if (active_) {
-    client_->deactivate();
+    client_->stop();
     active_ = false;
   }
   stopping_.store(true, std::memory_order_release);
   if (worker_) worker_->stop();
 }
 
-void LiveStemsNode::process(const float* const* in, float* const* out, jack_nframes_t frames,
-                            jack_client_t* client) noexcept {
+void LiveStemsNode::process(const float* const* in, float* const* out,
+                            std::uint32_t frames) noexcept {
   if (!started_.load(std::memory_order_relaxed)) {
-    origin_ = jack_last_frame_time(client);
+    origin_ = client_->cycle_start_frame();
     started_.store(true, std::memory_order_release);
   }
   // Input. Frames that did not fit earlier are replaced by zeros first, keeping the timing.

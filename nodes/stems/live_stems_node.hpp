@@ -42,7 +42,7 @@
 
 #include "dsp/resampler.hpp"
 #include "models/htdemucs/separator.hpp"
-#include "nodes/stems/jack_port_client.hpp"
+#include "rt/backends/jack_backend.hpp"
 #include "rt/memory_budget.hpp"
 #include "rt/ring_buffer.hpp"
 #include "rt/worker_thread.hpp"
@@ -63,7 +63,7 @@ struct LiveStemsOptions {
   double margin_seconds = -1.0;  // >= 0: the margin in seconds instead (any server rate)
 };
 
-class LiveStemsNode : private JackPortClient::Callback {
+class LiveStemsNode : private rt::AudioProcessor {
  public:
   // Opens the JACK client and reserves everything (rings, separator) from `budget`. Does not
   // activate. Throws rt::BackendError (no server) or std::invalid_argument.
@@ -82,7 +82,7 @@ class LiveStemsNode : private JackPortClient::Callback {
   bool resampling() const { return down_ != nullptr; }
   // Frames the two resamplers hold back (JACK frames; part of latency_frames()).
   std::int64_t resampler_delay() const { return resampler_delay_; }
-  const JackPortClient& client() const { return *client_; }
+  const rt::JackBackend& client() const { return *client_; }
 
   // JACK frame time of the node's first cycle: its stream frame 0 (valid once started()).
   bool started() const { return started_.load(std::memory_order_acquire); }
@@ -93,18 +93,18 @@ class LiveStemsNode : private JackPortClient::Callback {
   std::uint64_t chunks_done() const { return chunks_.load(std::memory_order_acquire); }
   // Stem frames the worker has delivered so far.
   std::uint64_t frames_separated() const { return separated_.load(std::memory_order_acquire); }
-  bool server_gone() const { return client_->server_gone(); }
-  std::string shutdown_message() const { return client_->shutdown_message(); }
+  bool server_gone() const { return client_->failed(); }
+  // "the JACK server shut down (reason)"; empty while the server is there.
+  std::string shutdown_message() const { return client_->finish_message(); }
   // Rethrows an exception the worker hit.
   void rethrow_if_failed() const { worker_->rethrow_if_failed(); }
 
  private:
-  void process(const float* const* in, float* const* out, jack_nframes_t frames,
-               jack_client_t* client) noexcept override;
+  void process(const float* const* in, float* const* out, std::uint32_t frames) noexcept override;
   void work();  // worker thread
 
   int sources_ = 0, out_channels_ = 0;
-  std::unique_ptr<JackPortClient> client_;
+  std::unique_ptr<rt::JackBackend> client_;
   std::unique_ptr<htdemucs::ChunkedSeparator> separator_;
   std::int64_t margin_ = 0, resampler_delay_ = 0;
   std::uint32_t latency_ = 0;

@@ -1,7 +1,5 @@
 #include "nodes/stems/stem_deck.hpp"
 
-#include "rt/backends/audio_backend.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -39,8 +37,13 @@ StemDeck::StemDeck(htdemucs::ModelBag& bag, const std::string& path, const DeckO
     outputs.push_back(source + "_L");
     outputs.push_back(source + "_R");
   }
-  client_ =
-      std::make_unique<JackPortClient>(options.client_name, std::vector<std::string>{}, outputs);
+  rt::StreamConfig config;
+  config.client_name = options.client_name;
+  config.input_channels = 0;
+  config.output_channels = static_cast<std::uint32_t>(outputs.size());
+  config.output_port_names = outputs;
+  client_ = std::make_unique<rt::JackBackend>();
+  client_->open(config);
   rate_ = static_cast<int>(client_->sample_rate());
   period_ = client_->period_frames();
   const int g = std::gcd(rate_, model_rate_);
@@ -97,13 +100,14 @@ StemDeck::~StemDeck() {
 
 void StemDeck::start() {
   if (active_) return;
-  client_->activate(*this, /*slow_sync=*/true);
+  client_->set_transport_sync(*this);  // a start or locate waits until the mix there is read
+  client_->start(*this);
   active_ = true;
 }
 
 void StemDeck::stop() {
   if (active_) {
-    client_->deactivate();
+    client_->stop();
     active_ = false;
   }
   stopping_.store(true, std::memory_order_release);
@@ -199,7 +203,7 @@ void StemDeck::on_position(std::int64_t f) noexcept {
   worker_->wake();
 }
 
-int StemDeck::sync(jack_transport_state_t, jack_position_t* pos) noexcept {
+int StemDeck::ready_to_roll(jack_transport_state_t, jack_position_t* pos) noexcept {
   const auto f = static_cast<std::int64_t>(pos->frame);
   on_position(f);
   // A new position seen here needs no second look from process().
@@ -208,14 +212,13 @@ int StemDeck::sync(jack_transport_state_t, jack_position_t* pos) noexcept {
   return need == 0 || mix_ready(f, need) ? 1 : 0;
 }
 
-void StemDeck::process(const float* const*, float* const* out, jack_nframes_t nframes,
-                       jack_client_t* client) noexcept {
+void StemDeck::process(const float* const*, float* const* out, std::uint32_t nframes) noexcept {
   DeckCommand cmd;
   while (commands_.try_dequeue(cmd)) apply(cmd);
   const auto n = static_cast<std::int64_t>(nframes);
   const int outs = 2 + channels_;
   jack_position_t pos{};
-  if (jack_transport_query(client, &pos) != JackTransportRolling) {
+  if (client_->query_transport(&pos) != JackTransportRolling) {
     for (int o = 0; o < outs; ++o) std::memset(out[o], 0, nframes * sizeof(float));
     rolling_ = false;
     worker_->wake();

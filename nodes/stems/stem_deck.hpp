@@ -50,8 +50,8 @@
 #include "dsp/resampler.hpp"
 #include "models/htdemucs/separator.hpp"
 #include "nodes/stems/deck_command.hpp"
-#include "nodes/stems/jack_port_client.hpp"
 #include "nodes/stems/song_reader.hpp"
+#include "rt/backends/jack_backend.hpp"
 #include "rt/control_queue.hpp"
 #include "rt/memory_budget.hpp"
 #include "rt/worker_thread.hpp"
@@ -74,7 +74,7 @@ struct DeckOptions {
   std::int64_t crossfade = 2048;    // JACK frames from mix to stems
 };
 
-class StemDeck : private JackPortClient::Callback {
+class StemDeck : private rt::AudioProcessor, private rt::JackTransportSync {
  public:
   // Opens `path` (twice: the mix reader and the separator's), the JACK client, reserves the
   // two windows and the separator from `budget`, and starts reading and separating from
@@ -91,7 +91,7 @@ class StemDeck : private JackPortClient::Callback {
   // Parses and queues one text command (throws std::invalid_argument on a bad line).
   void send(const std::string& line);
 
-  const JackPortClient& client() const { return *client_; }
+  const rt::JackBackend& client() const { return *client_; }
   const std::vector<std::string>& sources() const { return sources_; }
   int rate() const { return rate_; }              // the JACK server's
   int model_rate() const { return model_rate_; }  // the model's
@@ -114,17 +114,17 @@ class StemDeck : private JackPortClient::Callback {
   // Frames played as silence because the transport rolled before their mix was read.
   std::uint64_t gap_frames() const { return gap_frames_.load(std::memory_order_relaxed); }
   std::uint64_t commands_applied() const { return applied_.load(std::memory_order_relaxed); }
-  bool server_gone() const { return client_->server_gone(); }
-  std::string shutdown_message() const { return client_->shutdown_message(); }
+  bool server_gone() const { return client_->failed(); }
+  // "the JACK server shut down (reason)"; empty while the server is there.
+  std::string shutdown_message() const { return client_->finish_message(); }
   void rethrow_if_failed() const {
     worker_->rethrow_if_failed();
     reader_->rethrow_if_failed();
   }
 
  private:
-  void process(const float* const* in, float* const* out, jack_nframes_t frames,
-               jack_client_t* client) noexcept override;
-  int sync(jack_transport_state_t state, jack_position_t* pos) noexcept override;
+  void process(const float* const* in, float* const* out, std::uint32_t frames) noexcept override;
+  int ready_to_roll(jack_transport_state_t state, jack_position_t* pos) noexcept override;
   void apply(const DeckCommand& command) noexcept;  // audio thread
   bool stems_ready(std::int64_t first, std::int64_t frames) const noexcept;
   bool mix_ready(std::int64_t first, std::int64_t frames) const noexcept;
@@ -146,7 +146,7 @@ class StemDeck : private JackPortClient::Callback {
   std::int64_t step_jack_ = 1, step_model_ = 1;  // rates / gcd: frames where they meet
   std::int64_t frames_ = 0, model_frames_ = 0, segment_ = 0, stride_ = 0, back_ = 1;
   std::int64_t capacity_ = 0, crossfade_ = 0, period_ = 0;
-  std::unique_ptr<JackPortClient> client_;
+  std::unique_ptr<rt::JackBackend> client_;
   rt::Reservation ring_, mix_, stage_, pending_, sep_in_, mix_in_;
   std::int64_t pending_capacity_ = 0;
   std::chrono::steady_clock::time_point created_;

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace earshot::rt {
 
@@ -40,9 +41,13 @@ struct StreamConfig {
   std::uint32_t output_channels = 1;
   // JACK client name / PortAudio stream label.
   std::string client_name = "earshot";
-  // Ports are named <input_port_prefix>_1..N and <output_port_prefix>_1..N.
+  // Ports are named <input_port_prefix>_1..N and <output_port_prefix>_1..N...
   std::string input_port_prefix = "in";
   std::string output_port_prefix = "out";
+  // ...unless named here one by one (in_L, vocals_R: what a user patching a JACK graph wants to
+  // see). A list that is given must have one name per channel. JACK only.
+  std::vector<std::string> input_port_names;
+  std::vector<std::string> output_port_names;
 };
 
 // Latency, in frames, that the backend itself adds on each side (device/server buffering).

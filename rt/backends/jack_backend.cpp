@@ -73,10 +73,16 @@ void JackBackend::open(const StreamConfig& config) {
   }
   sample_rate_ = jack_get_sample_rate(client_);
   period_frames_.store(jack_get_buffer_size(client_));
-  auto register_ports = [&](std::uint32_t count, const std::string& prefix, unsigned long flags,
+  auto register_ports = [&](std::uint32_t count, const std::string& prefix,
+                            const std::vector<std::string>& names, unsigned long flags,
                             std::vector<jack_port_t*>& ports) {
+    if (!names.empty() && names.size() != count) {
+      close();
+      throw BackendError("jack backend: " + std::to_string(names.size()) + " port names for " +
+                         std::to_string(count) + " channels");
+    }
     for (std::uint32_t c = 0; c < count; ++c) {
-      const std::string port_name = prefix + "_" + std::to_string(c + 1);
+      const std::string port_name = names.empty() ? prefix + "_" + std::to_string(c + 1) : names[c];
       jack_port_t* port =
           jack_port_register(client_, port_name.c_str(), JACK_DEFAULT_AUDIO_TYPE, flags, 0);
       if (port == nullptr) {
@@ -86,8 +92,10 @@ void JackBackend::open(const StreamConfig& config) {
       ports.push_back(port);
     }
   };
-  register_ports(config.input_channels, config.input_port_prefix, JackPortIsInput, inputs_);
-  register_ports(config.output_channels, config.output_port_prefix, JackPortIsOutput, outputs_);
+  register_ports(config.input_channels, config.input_port_prefix, config.input_port_names,
+                 JackPortIsInput, inputs_);
+  register_ports(config.output_channels, config.output_port_prefix, config.output_port_names,
+                 JackPortIsOutput, outputs_);
   in_buffers_.assign(inputs_.size(), nullptr);
   out_buffers_.assign(outputs_.size(), nullptr);
 
@@ -123,6 +131,14 @@ void JackBackend::close() {
   inputs_.clear();
   outputs_.clear();
   processor_ = nullptr;
+  sync_ = nullptr;
+}
+
+void JackBackend::set_transport_sync(JackTransportSync& sync) {
+  if (client_ == nullptr) throw BackendError("jack backend: set_transport_sync() before open()");
+  sync_ = &sync;
+  if (jack_set_sync_callback(client_, &sync_callback, this) != 0)
+    throw BackendError("cannot install the JACK transport sync callback");
 }
 
 void JackBackend::set_processing_latency(std::uint32_t frames) {
@@ -235,6 +251,13 @@ void JackBackend::shutdown_callback(jack_status_t, const char* reason, void* arg
   std::snprintf(message, sizeof message, "the JACK server shut down (%s)",
                 reason != nullptr && *reason != '\0' ? reason : "no reason given");
   static_cast<JackBackend*>(arg)->mark_finished(message, true);
+}
+
+int JackBackend::sync_callback(jack_transport_state_t state, jack_position_t* pos, void* arg) {
+  // JACK calls it on the process thread, before the cycle's process callback.
+  AudioThreadScope audio_thread;
+  JackTransportSync* sync = static_cast<JackBackend*>(arg)->sync_;
+  return sync != nullptr ? sync->ready_to_roll(state, pos) : 1;
 }
 
 bool jack_server_running() {

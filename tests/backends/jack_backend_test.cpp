@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 namespace earshot::rt {
@@ -139,6 +140,79 @@ TEST(JackBackend, ServerShutdownMidRunIsReportedNotACrash) {
     pipeline.stop();
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
   }
+}
+
+// What the stems deck and live stems need from the backend: ports named one by one, the
+// transport read in the callback, the cycle's frame time, and slow sync (a start or locate
+// waits until the client says it is ready to play from the new position).
+class TransportProbe final : public AudioProcessor, public JackTransportSync {
+ public:
+  explicit TransportProbe(const JackBackend& backend) : backend_(backend) {}
+  void process(const float* const*, float* const* out, std::uint32_t frames) noexcept override {
+    const jack_nframes_t start = backend_.cycle_start_frame();
+    if (cycles_.load() > 0 && start - last_start_ != frames) frame_time_gaps_.fetch_add(1);
+    last_start_ = start;
+    jack_position_t pos{};
+    const jack_transport_state_t state = backend_.query_transport(&pos);
+    if (state == JackTransportStarting) starting_cycles_.fetch_add(1);
+    if (state == JackTransportRolling) rolling_from_.store(static_cast<std::int64_t>(pos.frame));
+    for (float* o : {out[0], out[1]}) std::fill(o, o + frames, 0.0f);
+    cycles_.fetch_add(1);
+  }
+  int ready_to_roll(jack_transport_state_t, jack_position_t* pos) noexcept override {
+    asked_frame_.store(static_cast<std::int64_t>(pos->frame));
+    return ready_.load() ? 1 : 0;
+  }
+
+  const JackBackend& backend_;
+  jack_nframes_t last_start_ = 0;
+  std::atomic<bool> ready_{false};
+  std::atomic<std::int64_t> asked_frame_{-1}, rolling_from_{-1};
+  std::atomic<std::uint64_t> cycles_{0}, starting_cycles_{0}, frame_time_gaps_{0};
+};
+
+TEST(JackBackend, NamedPortsTransportQueriesAndSlowSync) {
+  JackServer server(48000, 256);
+  ASSERT_TRUE(server.ready()) << "jackd did not start; see " << server.log_path();
+  StreamConfig sc;
+  sc.client_name = "earshot-named";
+  sc.input_channels = sc.output_channels = 2;
+  sc.input_port_names = {"in_L", "in_R"};
+  sc.output_port_names = {"vocals_L", "vocals_R"};
+  {
+    StreamConfig wrong = sc;
+    wrong.output_port_names = {"mono"};
+    JackBackend bad;
+    EXPECT_THROW(bad.open(wrong), BackendError) << "one name for two channels";
+  }
+  JackBackend backend;
+  backend.open(sc);
+  EXPECT_EQ(backend.input_port_names(),
+            (std::vector<std::string>{"earshot-named:in_L", "earshot-named:in_R"}));
+  EXPECT_EQ(backend.output_port_names(),
+            (std::vector<std::string>{"earshot-named:vocals_L", "earshot-named:vocals_R"}));
+
+  TransportProbe probe(backend);
+  backend.set_transport_sync(probe);
+  guard::reset();
+  backend.start(probe);
+  TestJackClient driver("transport", TestJackClient::Role::Recorder, {}, 0);
+  ASSERT_TRUE(driver.ok());
+  jack_transport_locate(driver.client(), 48000);
+  jack_transport_start(driver.client());
+  // Not ready: JACK holds the transport in Starting at the located frame, cycle after cycle.
+  ASSERT_TRUE(wait_for([&] { return probe.starting_cycles_.load() > 20; }, 10.0))
+      << "the transport never waited for us";
+  EXPECT_EQ(probe.asked_frame_.load(), 48000);
+  EXPECT_EQ(probe.rolling_from_.load(), -1) << "rolled before we were ready";
+  probe.ready_.store(true);
+  ASSERT_TRUE(wait_for([&] { return probe.rolling_from_.load() >= 48000; }, 10.0))
+      << "the transport did not roll once we were ready";
+  jack_transport_stop(driver.client());
+  EXPECT_GT(probe.cycles_.load(), 20u);
+  EXPECT_EQ(probe.frame_time_gaps_.load(), 0u) << "cycle start frames must advance by a period";
+  EXPECT_EQ(guard::violations(), 0u) << guard::first_violation_or_none();
+  backend.stop();
 }
 
 }  // namespace
