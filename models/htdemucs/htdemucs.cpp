@@ -1,5 +1,7 @@
 #include "models/htdemucs/htdemucs.hpp"
 
+#include "models/htdemucs/dconv.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -138,13 +140,25 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
   freq_out_ = reserve(S * C * length_);
   // im2col works in cache-sized column blocks, so this bounds the scratch without changing
   // any result.
-  const std::int64_t col_capacity = conv_scratch_floats(max_k, max_n);
+  std::int64_t max_dconv_worker = 0, max_dconv_stats = 0;
+  for (int i = 0; i < c.depth; ++i) {
+    for (const bool freq : {true, false}) {
+      const int ch = (freq ? c.freq_level(i) : c.time_level(i)).enc_out;
+      const LevelGeom& g = freq ? fgeom_[i] : tgeom_[i];
+      // Encoders run DConv on [ch][h_out][w_out], decoders on the same shape.
+      max_dconv_worker = std::max(max_dconv_worker, dconv_worker_floats(ch, c.dconv_hidden(ch)));
+      max_dconv_stats =
+          std::max(max_dconv_stats, dconv_stats_doubles(ch, c.dconv_hidden(ch), g.h_out, g.w_out));
+    }
+  }
+  const std::int64_t col_capacity = std::max(conv_scratch_floats(max_k, max_n), max_dconv_worker);
   workers_.parallel = parallel;
   for (int w = 0; w < workers_.size(); ++w) {
     workers_.cols.push_back({reserve(col_capacity), static_cast<std::size_t>(col_capacity)});
     gemm_.push_back(std::make_unique<GemmWorkspace>(reserve(GemmWorkspace::floats_needed())));
     workers_.gemm.push_back(gemm_.back().get());
   }
+  dconv_stats_ = reinterpret_cast<double*>(reserve(2 * max_dconv_stats));
 
   spec_ = std::make_unique<DemucsSpectrogram>(c.nfft, length_, budget, tag);
   if (c.t_layers > 0) {
@@ -162,22 +176,10 @@ void HTDemucs::tap(std::string_view stage, const float* data, std::int64_t n) {
 }
 
 void HTDemucs::dconv(const std::vector<DConvLayerW>& layers, const Act& y) {
-  // Each residual layer: y += scale * GLU(GN(conv1x1(GELU(GN(dilated conv3(y)))))).
-  // In the frequency branch every frequency row is its own batch item, hence per-row norms.
-  for (const auto& l : layers) {
-    const int hidden = static_cast<int>(l.conv1.b.numel());
-    Act h{hid_, hidden, y.h, y.w};
-    ConvGeom g;
-    g.kw = 3;
-    g.dw = l.dilation;
-    g.pw = l.dilation;
-    conv2d(l.conv1.w.data(), l.conv1.b.data(), g, y, h, workers_);
-    group_norm(h, 1, l.norm1.g.data(), l.norm1.b.data(), 1e-5f, true, workers_, /*gelu=*/true);
-    Act z{z2_, 2 * y.c, y.h, y.w};
-    conv2d(l.conv2.w.data(), l.conv2.b.data(), ConvGeom{}, h, z, workers_);
-    group_norm(z, 1, l.norm2.g.data(), l.norm2.b.data(), 1e-5f, true, workers_);
-    glu_scaled_add(z, l.scale.data(), y, workers_);
-  }
+  // Each residual layer: y += scale * GLU(GN(conv1x1(GELU(GN(dilated conv3(y)))))), fused
+  // (dconv.hpp). In the frequency branch every frequency row is its own batch item, hence
+  // per-row norms.
+  for (const auto& l : layers) dconv_layer(l, y, hid_, dconv_stats_, workers_);
 }
 
 void HTDemucs::encode(const EncoderW& w, const LevelShape& s, const LevelGeom& g, bool freq,

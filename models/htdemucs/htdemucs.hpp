@@ -115,6 +115,7 @@ class HTDemucs {
   float *mix_, *z_, *xt_;                  // padded input, CaC spectrogram, normalised waveform
   std::vector<float*> saved_, saved_t_;    // encoder outputs (skips)
   float *y_, *z2_, *hid_;                  // level scratch: post-conv, 2C pre-GLU, DConv hidden
+  double* dconv_stats_ = nullptr;          // DConv per-tile and per-row statistics
   float *run_a_, *run_b_;                  // decoder ping-pong, frequency branch
   float *trun_a_, *trun_b_;                // decoder ping-pong, time branch
   float *bottom_ = nullptr, *bottom_t_ = nullptr;     // transformer-width streams

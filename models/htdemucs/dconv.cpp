@@ -1,0 +1,415 @@
+#include "models/htdemucs/dconv.hpp"
+
+// GCC 12's AVX-512 intrinsics headers (and Eigen's use of them) trip -W(maybe-)uninitialized
+// inside the compiler's own headers, not in this file.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <Eigen/Core>
+#include <unsupported/Eigen/SpecialFunctions>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace earshot::htdemucs {
+namespace {
+
+// Positions per tile: a tile's hidden activations (hidden x kTile floats) stay in L1/L2
+// between the passes over it.
+constexpr std::int64_t kTile = 512;
+constexpr float kInvSqrt2 = 0.70710678118654752440f;
+constexpr double kEps = 1e-5;
+
+// Layout of the statistics scratch: per tile [sum h, sum (h - tile mean)^2 | sum g (hidden) |
+// co-moments of g about the tile means (hidden^2, upper triangle)], then per row [mean1, inv1,
+// mean2, inv2], then [W2^T W2 | the current row's co-moments of g (hidden^2 each) | its mean
+// of g (hidden)].
+std::int64_t tile_stride(int hidden) {
+  return 2 + hidden + static_cast<std::int64_t>(hidden) * hidden;
+}
+std::int64_t tiles_per_row(std::int64_t w) {
+  return (w + kTile - 1) / kTile;
+}
+
+using Arr = Eigen::Map<Eigen::ArrayXf>;
+using CArr = Eigen::Map<const Eigen::ArrayXf>;
+
+#if defined(__AVX512F__)
+
+__mmask16 lane_mask(std::int64_t lo, std::int64_t hi) {  // lanes [lo, hi) of 16
+  lo = std::max<std::int64_t>(lo, 0);
+  hi = std::min<std::int64_t>(hi, 16);
+  if (hi <= lo) return 0;
+  return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+// G hidden channels of conv1 over positions [p0, p1) of one row, 32 positions at a time:
+// out[g][p] = b[g] + sum_{ci, k} w[g][ci][k] * x[ci][p + (k - 1) * dil], x read as zero
+// outside [0, W).
+template <int G>
+void conv1_group(const float* x, std::int64_t plane, int C, std::int64_t W, const float* w,
+                 const float* b, int dil, std::int64_t p0, std::int64_t p1, float* out) {
+  const std::int64_t wstride = static_cast<std::int64_t>(C) * 3;
+  for (std::int64_t p = p0; p < p1; p += 32) {
+    __mmask16 load[3][2];
+    for (int k = 0; k < 3; ++k)
+      for (int v = 0; v < 2; ++v) {
+        const std::int64_t q = p + 16 * v + (k - 1) * dil;
+        load[k][v] = lane_mask(-q, W - q);
+      }
+    const __mmask16 store0 = lane_mask(0, p1 - p), store1 = lane_mask(0, p1 - p - 16);
+    __m512 acc[G][2];
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = _mm512_set1_ps(b[g]);
+    for (int ci = 0; ci < C; ++ci) {
+      const float* row = x + ci * plane + p;
+      const float* wc = w + ci * 3;
+#pragma GCC unroll 3
+      for (int k = 0; k < 3; ++k) {
+        const std::int64_t s = (k - 1) * dil;
+        const __m512 x0 = _mm512_maskz_loadu_ps(load[k][0], row + s);
+        const __m512 x1 = _mm512_maskz_loadu_ps(load[k][1], row + 16 + s);
+#pragma GCC unroll 8
+        for (int g = 0; g < G; ++g) {
+          const __m512 wv = _mm512_set1_ps(wc[g * wstride + k]);
+          acc[g][0] = _mm512_fmadd_ps(wv, x0, acc[g][0]);
+          acc[g][1] = _mm512_fmadd_ps(wv, x1, acc[g][1]);
+        }
+      }
+    }
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {
+      _mm512_mask_storeu_ps(out + g * plane + p, store0, acc[g][0]);
+      _mm512_mask_storeu_ps(out + g * plane + p + 16, store1, acc[g][1]);
+    }
+  }
+}
+
+void conv1_tile(const float* x, std::int64_t plane, int C, std::int64_t W, int hidden,
+                const float* w, const float* b, int dil, std::int64_t p0, std::int64_t p1,
+                float* out) {
+  const std::int64_t wstride = static_cast<std::int64_t>(C) * 3;
+  for (int g0 = 0; g0 < hidden; g0 += 8) {
+    const float* wg = w + g0 * wstride;
+    float* og = out + g0 * plane;
+    switch (std::min(8, hidden - g0)) {
+      case 1:
+        conv1_group<1>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
+        break;
+      case 2:
+        conv1_group<2>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
+        break;
+      case 3:
+        conv1_group<3>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
+        break;
+      case 4:
+        conv1_group<4>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
+        break;
+      case 5:
+        conv1_group<5>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
+        break;
+      case 6:
+        conv1_group<6>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
+        break;
+      case 7:
+        conv1_group<7>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
+        break;
+      default:
+        conv1_group<8>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
+        break;
+    }
+  }
+}
+
+// y[o][p] += ls[o] * a / (1 + exp(-g)) with a = wf[o] . h + bf[o], g = wf[o + C] . h + bf[o + C]
+// over positions [p0, p1), 32 at a time. HID > 0: the hidden width is known and the tile's
+// h vectors stay in registers across all outputs; HID == 0: any width, h reloaded from L1.
+template <int HID>
+void glu_tile(const float* h, std::int64_t plane, int hidden, int C, const float* wf,
+              const float* bf, const float* ls, std::int64_t p0, std::int64_t p1, float* y) {
+  using Eigen::internal::pexp;
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (std::int64_t p = p0; p < p1; p += 32) {
+    const __mmask16 m0 = lane_mask(0, p1 - p), m1 = lane_mask(0, p1 - p - 16);
+    constexpr int kRegs = HID > 0 ? HID : 1;
+    __m512 h0[kRegs], h1[kRegs];
+    if constexpr (HID > 0) {
+#pragma GCC unroll 16
+      for (int c = 0; c < HID; ++c) {
+        h0[c] = _mm512_maskz_loadu_ps(m0, h + c * plane + p);
+        h1[c] = _mm512_maskz_loadu_ps(m1, h + c * plane + p + 16);
+      }
+    }
+    for (int o = 0; o < C; ++o) {
+      const float* wa = wf + static_cast<std::int64_t>(o) * hidden;
+      const float* wg = wf + static_cast<std::int64_t>(o + C) * hidden;
+      __m512 a0 = _mm512_set1_ps(bf[o]), a1 = a0;
+      __m512 g0 = _mm512_set1_ps(bf[o + C]), g1 = g0;
+      if constexpr (HID > 0) {
+#pragma GCC unroll 16
+        for (int c = 0; c < HID; ++c) {
+          const __m512 va = _mm512_set1_ps(wa[c]), vg = _mm512_set1_ps(wg[c]);
+          a0 = _mm512_fmadd_ps(va, h0[c], a0);
+          a1 = _mm512_fmadd_ps(va, h1[c], a1);
+          g0 = _mm512_fmadd_ps(vg, h0[c], g0);
+          g1 = _mm512_fmadd_ps(vg, h1[c], g1);
+        }
+      } else {
+        for (int c = 0; c < hidden; ++c) {
+          const __m512 x0 = _mm512_maskz_loadu_ps(m0, h + c * plane + p);
+          const __m512 x1 = _mm512_maskz_loadu_ps(m1, h + c * plane + p + 16);
+          const __m512 va = _mm512_set1_ps(wa[c]), vg = _mm512_set1_ps(wg[c]);
+          a0 = _mm512_fmadd_ps(va, x0, a0);
+          a1 = _mm512_fmadd_ps(va, x1, a1);
+          g0 = _mm512_fmadd_ps(vg, x0, g0);
+          g1 = _mm512_fmadd_ps(vg, x1, g1);
+        }
+      }
+      const __m512 q0 =
+          _mm512_div_ps(a0, _mm512_add_ps(one, pexp(_mm512_sub_ps(_mm512_setzero_ps(), g0))));
+      const __m512 q1 =
+          _mm512_div_ps(a1, _mm512_add_ps(one, pexp(_mm512_sub_ps(_mm512_setzero_ps(), g1))));
+      const __m512 s = _mm512_set1_ps(ls[o]);
+      float* yo = y + o * plane + p;
+      _mm512_mask_storeu_ps(yo, m0, _mm512_fmadd_ps(s, q0, _mm512_maskz_loadu_ps(m0, yo)));
+      _mm512_mask_storeu_ps(yo + 16, m1,
+                            _mm512_fmadd_ps(s, q1, _mm512_maskz_loadu_ps(m1, yo + 16)));
+    }
+  }
+}
+
+#else  // portable fallbacks with the same arithmetic order
+
+void conv1_tile(const float* x, std::int64_t plane, int C, std::int64_t W, int hidden,
+                const float* w, const float* b, int dil, std::int64_t p0, std::int64_t p1,
+                float* out) {
+  for (int g = 0; g < hidden; ++g)
+    for (std::int64_t p = p0; p < p1; ++p) {
+      float acc = b[g];
+      for (int ci = 0; ci < C; ++ci)
+        for (int k = 0; k < 3; ++k) {
+          const std::int64_t q = p + (k - 1) * dil;
+          if (q >= 0 && q < W)
+            acc += w[(static_cast<std::int64_t>(g) * C + ci) * 3 + k] * x[ci * plane + q];
+        }
+      out[g * plane + p] = acc;
+    }
+}
+
+template <int HID>
+void glu_tile(const float* h, std::int64_t plane, int hidden, int C, const float* wf,
+              const float* bf, const float* ls, std::int64_t p0, std::int64_t p1, float* y) {
+  for (int o = 0; o < C; ++o)
+    for (std::int64_t p = p0; p < p1; ++p) {
+      float a = bf[o], g = bf[o + C];
+      for (int c = 0; c < hidden; ++c) {
+        a += wf[static_cast<std::int64_t>(o) * hidden + c] * h[c * plane + p];
+        g += wf[static_cast<std::int64_t>(o + C) * hidden + c] * h[c * plane + p];
+      }
+      y[o * plane + p] += ls[o] * (a / (1.0f + std::exp(-g)));
+    }
+}
+
+#endif
+
+}  // namespace
+
+std::int64_t dconv_stats_doubles(int /*channels*/, int hidden, int h, std::int64_t w) {
+  const std::int64_t hh = static_cast<std::int64_t>(hidden) * hidden;
+  return h * tiles_per_row(w) * tile_stride(hidden) + 4LL * h + 2 * hh + hidden;
+}
+
+std::int64_t dconv_worker_floats(int channels, int hidden) {
+  return 2LL * channels * (hidden + 1);
+}
+
+void dconv_layer(const DConvLayerW& l, const Act& y, float* hid, double* stats, Workers& workers) {
+  const int C = y.c;
+  const int hidden = static_cast<int>(l.conv1.b.numel());
+  const std::int64_t W = y.w, P = y.plane();
+  const int H = y.h;
+  const std::int64_t tpr = tiles_per_row(W), tiles = H * tpr, ts = tile_stride(hidden);
+  const std::int64_t hh = static_cast<std::int64_t>(hidden) * hidden;
+  double* rows = stats + tiles * ts;
+  double* gram = rows + 4LL * H;    // W2^T W2 (upper triangle)
+  double* cov = gram + hh;          // the current row's co-moments of g (upper triangle)
+  double* mean_g = cov + hh;        // the current row's mean of g
+  auto channel_mean = [&](int o) {  // e[o] = W2[o] . mean_g + b2[o]
+    double e = l.conv2.b.data()[o];
+    for (int c = 0; c < hidden; ++c)
+      e += static_cast<double>(l.conv2.w.data()[static_cast<std::int64_t>(o) * hidden + c]) *
+           mean_g[c];
+    return e;
+  };
+  if (workers.cols.empty() ||
+      static_cast<std::int64_t>(workers.cols.front().capacity) < dconv_worker_floats(C, hidden))
+    throw std::logic_error("htdemucs: DConv worker scratch too small");
+  auto tile_range = [&](std::int64_t t, int& row, std::int64_t& p0, std::int64_t& p1) {
+    row = static_cast<int>(t / tpr);
+    p0 = (t % tpr) * kTile;
+    p1 = std::min(W, p0 + kTile);
+  };
+  const float* w1 = l.conv1.w.data();
+  const float* b1 = l.conv1.b.data();
+  const float* w2 = l.conv2.w.data();
+  const float* b2 = l.conv2.b.data();
+
+  // 1. conv1, and per tile the sum of h and the squared deviations from the tile's mean (the
+  //    tiles combine below without the cancellation of a plain sum of squares).
+  workers.run(tiles, 1, [&](std::int64_t t0, std::int64_t t1, int) {
+    for (std::int64_t t = t0; t < t1; ++t) {
+      int row;
+      std::int64_t p0, p1;
+      tile_range(t, row, p0, p1);
+      float* hr = hid + row * W;
+      conv1_tile(y.data + row * W, P, C, W, hidden, w1, b1, l.dilation, p0, p1, hr);
+      double s = 0.0, m2 = 0.0;
+      for (int c = 0; c < hidden; ++c) s += CArr(hr + c * P + p0, p1 - p0).sum();
+      const auto tile_mean = static_cast<float>(s / (static_cast<double>(hidden) * (p1 - p0)));
+      for (int c = 0; c < hidden; ++c)
+        m2 += (CArr(hr + c * P + p0, p1 - p0) - tile_mean).square().sum();
+      stats[t * ts] = s;
+      stats[t * ts + 1] = m2;
+    }
+  });
+  auto tile_len = [&](std::int64_t t) {
+    const std::int64_t p0 = (t % tpr) * kTile;
+    return static_cast<double>(std::min(W, p0 + kTile) - p0);
+  };
+  const double count1 = static_cast<double>(hidden) * static_cast<double>(W);
+  for (int r = 0; r < H; ++r) {
+    double s = 0.0;
+    for (std::int64_t t = r * tpr; t < (r + 1) * tpr; ++t) s += stats[t * ts];
+    const double mean = s / count1;
+    double m2 = 0.0;  // Chan et al.: the tiles' M2 plus the spread of their means
+    for (std::int64_t t = r * tpr; t < (r + 1) * tpr; ++t) {
+      const double n = hidden * tile_len(t);
+      const double d = static_cast<double>(static_cast<float>(stats[t * ts] / n)) - mean;
+      m2 += stats[t * ts + 1] + n * d * d;
+    }
+    rows[4 * r] = mean;
+    rows[4 * r + 1] = 1.0 / std::sqrt(m2 / count1 + kEps);  // biased variance, as torch
+  }
+
+  // 2. GN1 + GELU in place; per tile the sums of g and its co-moments about the tile means.
+  const float* g1 = l.norm1.g.data();
+  const float* be1 = l.norm1.b.data();
+  workers.run(tiles, 1, [&](std::int64_t t0, std::int64_t t1, int) {
+    for (std::int64_t t = t0; t < t1; ++t) {
+      int row;
+      std::int64_t p0, p1;
+      tile_range(t, row, p0, p1);
+      const double mean = rows[4 * row], inv = rows[4 * row + 1];
+      float* hr = hid + row * W + p0;
+      double* part = stats + t * ts + 2;
+      for (int c = 0; c < hidden; ++c) {
+        Arr a(hr + c * P, p1 - p0);
+        const auto scale = static_cast<float>(inv * g1[c]);
+        const auto shift = static_cast<float>(be1[c] - mean * inv * g1[c]);
+        a = a * scale + shift;
+        a = 0.5f * a * (1.0f + (a * kInvSqrt2).erf());
+        part[c] = a.sum();
+      }
+      const auto n = static_cast<double>(p1 - p0);
+      for (int c = 0; c < hidden; ++c) {
+        const auto mc = static_cast<float>(part[c] / n);
+        for (int d = c; d < hidden; ++d) {
+          const auto md = static_cast<float>(part[d] / n);
+          part[hidden + c * hidden + d] =
+              ((CArr(hr + c * P, p1 - p0) - mc) * (CArr(hr + d * P, p1 - p0) - md)).sum();
+        }
+      }
+    }
+  });
+
+  // 3. GN2's statistics from those moments: z[o] = W2[o] . g + b2[o] over 2C channels has
+  //    mean(z) = mean_o e[o] with e[o] = W2[o] . mean(g) + b2[o], and
+  //    var(z) = (trace(W2^T W2 Cov(g)) + sum_o (e[o] - mean(z))^2) / 2C.
+  const int C2 = 2 * C;
+  std::fill(gram, gram + hh, 0.0);
+  for (int o = 0; o < C2; ++o) {
+    const float* wo = w2 + static_cast<std::int64_t>(o) * hidden;
+    for (int c = 0; c < hidden; ++c)
+      for (int d = c; d < hidden; ++d) gram[c * hidden + d] += static_cast<double>(wo[c]) * wo[d];
+  }
+  const double n = static_cast<double>(W);
+  for (int r = 0; r < H; ++r) {
+    // The row's mean of g and its co-moments, combined from the tiles in order (Chan et al.).
+    for (int c = 0; c < hidden; ++c) {
+      double sc = 0.0;
+      for (std::int64_t t = r * tpr; t < (r + 1) * tpr; ++t) sc += stats[t * ts + 2 + c];
+      mean_g[c] = sc / n;
+    }
+    std::fill(cov, cov + hh, 0.0);
+    for (std::int64_t t = r * tpr; t < (r + 1) * tpr; ++t) {
+      const double* part = stats + t * ts + 2;
+      const double nt = tile_len(t);
+      for (int c = 0; c < hidden; ++c) {
+        const double dc = static_cast<double>(static_cast<float>(part[c] / nt)) - mean_g[c];
+        for (int d = c; d < hidden; ++d) {
+          const double dd = static_cast<double>(static_cast<float>(part[d] / nt)) - mean_g[d];
+          cov[c * hidden + d] += part[hidden + c * hidden + d] + nt * dc * dd;
+        }
+      }
+    }
+    double e_sum = 0.0;
+    for (int o = 0; o < C2; ++o) e_sum += channel_mean(o);
+    const double mean = e_sum / C2;
+    double var = 0.0;
+    for (int o = 0; o < C2; ++o) {
+      const double e = channel_mean(o) - mean;
+      var += e * e;
+    }
+    for (int c = 0; c < hidden; ++c)
+      for (int d = c; d < hidden; ++d)
+        var += (c == d ? 1.0 : 2.0) * gram[c * hidden + d] * (cov[c * hidden + d] / n);
+    var /= C2;
+    rows[4 * r + 2] = mean;
+    rows[4 * r + 3] = 1.0 / std::sqrt(var + kEps);
+  }
+
+  // 4. GN2 folded into conv2, then GLU, LayerScale and the residual add, tile by tile.
+  const float* g2 = l.norm2.g.data();
+  const float* be2 = l.norm2.b.data();
+  const float* ls = l.scale.data();
+  workers.run(tiles, 1, [&](std::int64_t t0, std::int64_t t1, int worker) {
+    float* wf = workers.cols[worker].cols;
+    float* bf = wf + static_cast<std::int64_t>(C2) * hidden;
+    int folded_row = -1;
+    for (std::int64_t t = t0; t < t1; ++t) {
+      int row;
+      std::int64_t p0, p1;
+      tile_range(t, row, p0, p1);
+      if (row != folded_row) {
+        const double mean = rows[4 * row + 2], inv = rows[4 * row + 3];
+        for (int o = 0; o < C2; ++o) {
+          const auto scale = static_cast<float>(inv * g2[o]);
+          for (int c = 0; c < hidden; ++c)
+            wf[static_cast<std::int64_t>(o) * hidden + c] =
+                scale * w2[static_cast<std::int64_t>(o) * hidden + c];
+          bf[o] = static_cast<float>((b2[o] - mean) * inv * g2[o] + be2[o]);
+        }
+        folded_row = row;
+      }
+      const float* hr = hid + row * W;
+      float* yr = y.data + row * W;
+      switch (hidden) {
+        case 6:
+          glu_tile<6>(hr, P, hidden, C, wf, bf, ls, p0, p1, yr);
+          break;
+        case 12:
+          glu_tile<12>(hr, P, hidden, C, wf, bf, ls, p0, p1, yr);
+          break;
+        default:
+          glu_tile<0>(hr, P, hidden, C, wf, bf, ls, p0, p1, yr);
+          break;
+      }
+    }
+  });
+}
+
+}  // namespace earshot::htdemucs

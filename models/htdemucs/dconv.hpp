@@ -1,0 +1,33 @@
+// One DConv residual layer, fused:
+//   y += scale * GLU(GN2(conv2(GELU(GN1(conv1(y))))))
+// conv1: dilated kernel-3 conv C -> hidden, conv2: 1x1 hidden -> 2C, GroupNorm(1) per row
+// (every frequency row is its own batch item; the time branch is one row).
+//
+// Why fused: at the outer levels (C = 48, hidden = 6, 170k positions) the unfused layer was a
+// chain of full passes over 33-66 MB tensors (the 2C-channel conv2 output alone is larger than
+// the L3), running at 13 GFLOP/s. Here the row is cut into tiles, the hidden activations (C/8
+// channels) are the only intermediate kept, and conv2's output is never stored:
+//   1. conv1 per tile (direct kernel), per-tile sums of h and h^2;
+//   2. GN1 + GELU in place, per-tile first and second moments of the result (sum h, sum h h^T);
+//   3. GN2's statistics follow exactly from those moments (z = W2 h + b2 is linear in h), so
+//      GN2 folds into conv2's weights, and one pass computes conv2 -> GLU -> LayerScale -> +y.
+// Per-tile partial sums are reduced in tile order on the calling thread, so results do not
+// depend on the number of workers.
+#pragma once
+
+#include "models/htdemucs/ops.hpp"
+#include "models/htdemucs/weights.hpp"
+
+#include <cstdint>
+
+namespace earshot::htdemucs {
+
+// Doubles of statistics scratch dconv_layer needs for a [channels][h][w] block.
+std::int64_t dconv_stats_doubles(int channels, int hidden, int h, std::int64_t w);
+// Floats of per-worker scratch (taken from Workers::cols) dconv_layer needs.
+std::int64_t dconv_worker_floats(int channels, int hidden);
+
+// `hid`: hidden x y.plane() floats; `stats`: dconv_stats_doubles(...) doubles.
+void dconv_layer(const DConvLayerW& l, const Act& y, float* hid, double* stats, Workers& workers);
+
+}  // namespace earshot::htdemucs
