@@ -2,6 +2,7 @@
 // streaming playback of codes as they arrive (a text-to-speech process piping codes in).
 #include "apps/command.hpp"
 #include "dsp/audio_file.hpp"
+#include "models/encodec/chunked_decode.hpp"
 #include "models/encodec/code_stream.hpp"
 #include "models/encodec/codes_file.hpp"
 #include "models/encodec/encodec_model.hpp"
@@ -214,6 +215,37 @@ void decode_streaming(const ec::EncodecModel& model, rt::MemoryBudget& budget,
   }
 }
 
+// Chunked (48 kHz) codes: decoded one chunk at a time, each overlap-added with the next and
+// written as soon as final (chunked_decode.hpp), so memory stays flat however long the file is;
+// bitwise what EncodecModel::decode returns. Written to OUT.tmp and renamed when complete.
+std::int64_t decode_chunked_to_wav(const ec::EncodecModel& model, const ec::EncodedAudio& encoded,
+                                   const std::string& path) {
+  const auto& config = model.config();
+  for (const auto& chunk : encoded.chunks) {
+    model.quantizer().validate(chunk.codes.data(), encoded.n_q, chunk.frames);
+  }
+  const std::string tmp = path + ".tmp";
+  std::int64_t written = 0;
+  try {
+    WavStreamWriter writer(tmp, config.audio_channels, config.sampling_rate);
+    ec::decode_chunks(model, encoded, [&](const float* audio, std::int64_t samples) {
+      writer.write(audio, samples);
+      written += samples;
+    });
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp);
+    throw std::runtime_error(path + ": cannot move into place: " + ec.message());
+  }
+  return written;
+}
+
 int run_decode(const CodecOptions& o) {
   rt::MemoryBudget budget(o.budget_mb << 20);
   const auto model = ec::EncodecModel::load(o.model, budget);
@@ -226,12 +258,11 @@ int run_decode(const CodecOptions& o) {
                  o.output.c_str());
     return 0;
   }
-  const auto audio = model.decode(encoded);
-  dsp::write_wav_atomic(o.output, audio, static_cast<std::size_t>(config.audio_channels),
-                        config.sampling_rate, dsp::WavEncoding::Float32);
-  std::fprintf(stderr, "earshot codec: %zu samples x %d channel(s) at %d Hz -> %s\n",
-               audio.size() / config.audio_channels, config.audio_channels, config.sampling_rate,
-               o.output.c_str());
+  const std::int64_t samples = decode_chunked_to_wav(model, encoded, o.output);
+  std::fprintf(stderr,
+               "earshot codec: %lld samples x %d channel(s) at %d Hz (%zu chunk(s)) -> %s\n",
+               static_cast<long long>(samples), config.audio_channels, config.sampling_rate,
+               encoded.chunks.size(), o.output.c_str());
   return 0;
 }
 

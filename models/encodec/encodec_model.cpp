@@ -1,5 +1,6 @@
 #include "models/encodec/encodec_model.hpp"
 
+#include "models/encodec/chunked_decode.hpp"
 #include "models/encodec/huge_pages.hpp"
 #include "models/encodec/streaming_decoder.hpp"
 
@@ -192,49 +193,14 @@ std::vector<float> EncodecModel::decode(const EncodedAudio& encoded, rt::Paralle
   if (config_.use_causal_conv && encoded.chunks.size() == 1 && !config_.normalize) {
     return decode_streaming(encoded, parallel);
   }
-  std::vector<std::vector<float>> frames;
-  for (const auto& chunk : encoded.chunks) {
-    frames.push_back(decode_chunk(chunk, encoded.n_q, parallel));
-  }
-
+  // Chunk by chunk with the triangular overlap-add (chunked_decode.hpp).
   std::vector<float> out;
-  if (frames.size() == 1) {
-    out = std::move(frames[0]);
-  } else {
-    // Triangular overlap-add (transformers' _linear_overlap_add): weights from the first chunk's
-    // length, w(t) = 0.5 - |t - 0.5| at t = linspace(0, 1, n + 2)[1:-1], normalized by their sum.
-    const std::int64_t stride = config_.chunk_stride();
-    const std::int64_t first_len = static_cast<std::int64_t>(frames[0].size()) / channels;
-    const std::int64_t last_len = static_cast<std::int64_t>(frames.back().size()) / channels;
-    const std::int64_t total = stride * static_cast<std::int64_t>(frames.size() - 1) + last_len;
-    std::vector<float> weight(static_cast<std::size_t>(first_len));
-    const double step = 1.0 / static_cast<double>(first_len + 1);
-    for (std::int64_t i = 0; i < first_len; ++i) {
-      const double t = static_cast<double>(i + 1) * step;
-      weight[i] = static_cast<float>(0.5 - std::abs(t - 0.5));
-    }
-    out.assign(static_cast<std::size_t>(total * channels), 0.0f);
-    std::vector<float> sum_weight(static_cast<std::size_t>(total), 0.0f);
-    std::int64_t offset = 0;
-    for (const auto& frame : frames) {
-      const std::int64_t len = static_cast<std::int64_t>(frame.size()) / channels;
-      if (len > first_len) throw std::invalid_argument("a later chunk is longer than the first");
-      for (std::int64_t t = 0; t < len && offset + t < total; ++t) {
-        for (int c = 0; c < channels; ++c) {
-          out[(offset + t) * channels + c] += weight[t] * frame[t * channels + c];
-        }
-        sum_weight[offset + t] += weight[t];
-      }
-      offset += stride;
-    }
-    for (std::int64_t t = 0; t < total; ++t) {
-      for (int c = 0; c < channels; ++c) out[t * channels + c] /= sum_weight[t];
-    }
-  }
-  const std::int64_t produced = static_cast<std::int64_t>(out.size()) / channels;
-  if (encoded.audio_length > 0 && encoded.audio_length < produced) {
-    out.resize(static_cast<std::size_t>(encoded.audio_length * channels));
-  }
+  decode_chunks(
+      *this, encoded,
+      [&](const float* audio, std::int64_t samples) {
+        out.insert(out.end(), audio, audio + samples * channels);
+      },
+      parallel);
   return out;
 }
 
