@@ -151,7 +151,13 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
           std::max(max_dconv_stats, dconv_stats_doubles(ch, c.dconv_hidden(ch), g.h_out, g.w_out));
     }
   }
-  const std::int64_t col_capacity = std::max(conv_scratch_floats(max_k, max_n), max_dconv_worker);
+  // The fused conv + GLU keeps a block's 2C outputs next to its im2col columns.
+  std::int64_t max_c2 = 0;
+  for (int i = 0; i < c.depth; ++i)
+    max_c2 = std::max<std::int64_t>(
+        {max_c2, 2LL * c.freq_level(i).enc_out, 2LL * c.time_level(i).enc_out});
+  const std::int64_t col_capacity =
+      std::max(conv_scratch_floats(max_k + max_c2, max_n), max_dconv_worker);
   workers_.parallel = parallel;
   for (int w = 0; w < workers_.size(); ++w) {
     workers_.cols.push_back({reserve(col_capacity), static_cast<std::size_t>(col_capacity)});
@@ -190,24 +196,32 @@ void HTDemucs::encode(const EncoderW& w, const LevelShape& s, const LevelGeom& g
     group_norm(y, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false, workers_);
   gelu_inplace(y.data, y.size(), workers_);
   dconv(w.dconv, y);
+  if (!w.norm2.present()) {
+    conv2d_glu(w.rewrite.w.data(), w.rewrite.b.data(), rewrite_geom(config_.context_enc, freq), y,
+               out, workers_);
+    return;
+  }
   Act z{z2_, 2 * s.enc_out, g.h_out, g.w_out};
   conv2d(w.rewrite.w.data(), w.rewrite.b.data(), rewrite_geom(config_.context_enc, freq), y, z,
          workers_);
-  if (w.norm2.present())
-    group_norm(z, config_.norm_groups, w.norm2.g.data(), w.norm2.b.data(), 1e-5f, false, workers_);
+  group_norm(z, config_.norm_groups, w.norm2.g.data(), w.norm2.b.data(), 1e-5f, false, workers_);
   glu_channels(z, out, workers_);
 }
 
 void HTDemucs::decode(const DecoderW& w, const LevelShape& s, const LevelGeom& g, bool freq,
                       const Act& in, const Act& out) {
   // `in` already holds x + skip.
-  Act z{z2_, 2 * s.enc_out, g.h_out, g.w_out};
-  conv2d(w.rewrite.w.data(), w.rewrite.b.data(), rewrite_geom(config_.context, freq), in, z,
-         workers_);
-  if (w.norm1.present())
-    group_norm(z, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false, workers_);
   Act y{y_, s.enc_out, g.h_out, g.w_out};
-  glu_channels(z, y, workers_);
+  if (!w.norm1.present()) {
+    conv2d_glu(w.rewrite.w.data(), w.rewrite.b.data(), rewrite_geom(config_.context, freq), in, y,
+               workers_);
+  } else {
+    Act z{z2_, 2 * s.enc_out, g.h_out, g.w_out};
+    conv2d(w.rewrite.w.data(), w.rewrite.b.data(), rewrite_geom(config_.context, freq), in, z,
+           workers_);
+    group_norm(z, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false, workers_);
+    glu_channels(z, y, workers_);
+  }
   dconv(w.dconv, y);
   const int k = config_.kernel_size, st = config_.stride, pad = k / 4;
   if (freq) {

@@ -134,6 +134,36 @@ void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act
   });
 }
 
+void conv2d_glu(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
+                const Act& out, Workers& workers) {
+  const int C = out.c, C2 = 2 * out.c;
+  const int K = in.c * g.kh * g.kw;
+  const std::int64_t N = out.plane();
+  const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 &&
+                         g.pw == 0 && in.h == out.h && in.w == out.w;
+  workers.run(N, 64, [&](std::int64_t b, std::int64_t e, int w) {
+    const ConvScratch& scratch = workers.cols[w];
+    // One column block: its im2col columns (K x cnt, none for a pointwise conv) and its 2C
+    // conv outputs (2C x cnt) side by side in the worker's scratch, both cache-resident.
+    const std::int64_t per_col = (pointwise ? 0 : K) + C2;
+    const std::int64_t nb = column_block(scratch.capacity, per_col, e - b);
+    for (std::int64_t n0 = b; n0 < e; n0 += nb) {
+      const std::int64_t cnt = std::min(nb, e - n0);
+      float* z = scratch.cols + (pointwise ? 0 : K * cnt);
+      if (!pointwise) im2col(g, in, out, n0, cnt, scratch.cols);
+      for (int co = 0; co < C2; ++co)
+        std::fill(z + co * cnt, z + (co + 1) * cnt, bias != nullptr ? bias[co] : 0.0f);
+      gemm(false, false, C2, cnt, K, weight, K, pointwise ? in.data + n0 : scratch.cols,
+           pointwise ? N : cnt, z, cnt, 1.0f);
+      for (int c = 0; c < C; ++c) {
+        Eigen::Map<const Eigen::ArrayXf> a(z + c * cnt, cnt), gate(z + (c + C) * cnt, cnt);
+        Eigen::Map<Eigen::ArrayXf> o(out.data + c * N + n0, cnt);
+        o = a / (1.0f + (-gate).exp());
+      }
+    }
+  });
+}
+
 void conv_transpose2d(const float* weight, const float* bias, int kh, int kw, int sh, int sw,
                       int crop_h, int crop_w, const Act& in, const Act& out, Workers& workers) {
   const int cin = in.c;

@@ -70,6 +70,12 @@ struct Workers {
 void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
             const Act& out, Workers& workers);
 
+// out = GLU over channels of conv2d(in) with 2 * out.c outputs (`weight` [2C, Cin, kh, kw]):
+// out[c] = z[c] * sigmoid(z[c + C]). The conv outputs only ever exist one cache-sized column
+// block at a time (no 2C-channel tensor goes through memory).
+void conv2d_glu(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
+                const Act& out, Workers& workers);
+
 // Transposed convolution with stride (sh, sw) and no padding, written directly into the
 // cropped output: out[co][oh][ow] receives full-output position (oh + crop_h, ow + crop_w).
 // `weight` is torch's [Cin, Cout, kh, kw].
