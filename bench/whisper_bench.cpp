@@ -193,17 +193,20 @@ double median(std::vector<double> v) {
 }
 
 // One token through the decoder and the logits at position 64 (the prompt is cached), with the
-// cross-attention K/V of a window already computed. Args: model, threads, audio positions.
+// cross-attention K/V of a window already computed. Args: model, threads, audio positions,
+// cross K/V storage bits (16: F16, the default; 32: F32).
 // Reported: the "Time" column is the MEAN wall time per token; best_ms and median_ms are the
 // best and median token; x_floor = best / floor and x_floor_med = median / floor.
 void BM_WhisperDecodeToken(benchmark::State& state) {
   const WhisperConfig c = dims(state.range(0) == 1);
   const int threads = static_cast<int>(state.range(1));
   const int audio_ctx = static_cast<int>(state.range(2));
+  const CrossKvPrecision kv =
+      state.range(3) == 32 ? CrossKvPrecision::kF32 : CrossKvPrecision::kF16;
   rt::MemoryBudget budget(2ull << 30);
   auto model = WhisperModel::random(c, budget, true, 7);
   ThreadTeam team(threads);
-  WhisperDecoder decoder(*model, budget, 1, &team);
+  WhisperDecoder decoder(*model, budget, 1, &team, kv);
   std::vector<float> features(static_cast<std::size_t>(c.n_audio_ctx) * c.d_model, 0.1f);
   decoder.set_audio(features.data(), audio_ctx);
   constexpr int kPrompt = 64;
@@ -240,9 +243,10 @@ void BM_WhisperDecodeToken(benchmark::State& state) {
   // output projection E (F16), the cross K/V of the window and the self K/V cache (F32).
   const double d = c.d_model, f = c.decoder_ffn, L = c.decoder_layers;
   StageReport report;
-  report.key =
-      std::string(c.source) + "/" + std::to_string(threads) + "/" + std::to_string(audio_ctx);
-  report.name = label(c, threads, audio_ctx);
+  report.key = std::string(c.source) + "/" + std::to_string(threads) + "/" +
+               std::to_string(audio_ctx) + "/" + std::to_string(state.range(3));
+  report.name = label(c, threads, audio_ctx) + ", cross K/V " +
+                (kv == CrossKvPrecision::kF16 ? "F16" : "F32");
   report.bandwidth = bandwidth;
   auto stage = [](DecodeStage s) { return static_cast<std::size_t>(s); };
   report.bytes[stage(DecodeStage::kSelfProjections)] = L * 4 * d * d * 2.0;
@@ -280,7 +284,9 @@ void BM_WhisperDecodeToken(benchmark::State& state) {
     reports.push_back(report);
 }
 BENCHMARK(BM_WhisperDecodeToken)
-    ->ArgsProduct({{0, 1}, {1, 2}, {1500, 500}})
+    ->ArgsProduct({{0, 1}, {1, 2}, {1500, 500}, {16}})
+    ->Args({0, 2, 1500, 32})
+    ->Args({1, 2, 1500, 32})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(1.0)
     ->UseManualTime();

@@ -10,12 +10,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace earshot::models::whisper {
 
 inline constexpr int kCrossKeyPanel = 16;
 
-// Floats one head's packed K takes for up to `n_key` keys.
+// Values one head's packed K takes for up to `n_key` keys.
 inline std::size_t packed_k_floats(int n_key, int head_dim) {
   return static_cast<std::size_t>((n_key + kCrossKeyPanel - 1) / kCrossKeyPanel) * kCrossKeyPanel *
          static_cast<std::size_t>(head_dim);
@@ -31,12 +32,22 @@ void pack_head_keys(const float* k, int n_key, int ld, int head, int head_dim, f
 // Copies head `head`'s columns of v [n_key, ld] into a contiguous [n_key, head_dim].
 void copy_head_values(const float* v, int n_key, int ld, int head, int head_dim, float* out);
 
+// The same into F16 storage (round to nearest even): half the bytes per token to read.
+void pack_head_keys(const float* k, int n_key, int ld, int head, int head_dim,
+                    std::uint16_t* packed);
+void copy_head_values(const float* v, int n_key, int ld, int head, int head_dim,
+                      std::uint16_t* out);
+
 // out[i, 0:head_dim] = softmax(scale * q[i] . K^T) V for i < n_query, over one head's packed K
 // and contiguous V. q rows have stride ldq, out rows stride ldo (both point at the head's
 // first column). `scores`: packed_scores_floats(n_key) floats.
 void attend_packed_head(const float* q, int n_query, int ldq, const float* k_packed,
                         const float* v_head, int n_key, int head_dim, float scale, float* scores,
                         float* out, int ldo);
+// Over F16-stored K/V (widened in registers; compute stays F32).
+void attend_packed_head(const float* q, int n_query, int ldq, const std::uint16_t* k_packed,
+                        const std::uint16_t* v_head, int n_key, int head_dim, float scale,
+                        float* scores, float* out, int ldo);
 
 // out[0:head_dim] = softmax(scale * q . K^T) V for one query over keys 0 .. n_key-1 whose rows
 // (K and V, head's columns) have stride ld: the decoder's self-attention cache.

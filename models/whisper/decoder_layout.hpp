@@ -15,13 +15,15 @@ inline constexpr int kFusedMaxRows = kGemvMaxInputs;
 
 struct WhisperDecoder::Layout {
   // self_k/self_v: [layer][slot][n_text_ctx][d]. cross_k: [layer][head] packed keys
-  // (decode_attention.hpp), cross_k_head floats each; cross_v: [layer][head][n_audio_ctx][hd].
+  // (decode_attention.hpp), cross_k_head floats each; cross_v: [layer][head][n_audio_ctx][hd]
+  // (F16 or F32 values; the sizes are in floats either way).
   // step: per worker, the one-region step's LayerNorm output, q/k/v of one head and scores.
   std::size_t self_k, self_v, cross_k, cross_v, x, h, q, k, v, attn, proj, mlp, scores, scratch,
       step, total;
   std::size_t cross_k_head, cross_v_head, step_ln, step_q, step_k, step_v, step_scores, step_floats;
 
-  Layout(const WhisperConfig& c, int sequences, int workers = 1) {
+  // kv_bytes: bytes per stored cross K/V value (2 for F16, 4 for F32).
+  Layout(const WhisperConfig& c, int sequences, int workers, int kv_bytes) {
     const std::size_t n_workers = static_cast<std::size_t>(workers);
     const std::size_t d = static_cast<std::size_t>(c.d_model);
     const std::size_t hd = static_cast<std::size_t>(c.decoder_head_dim());
@@ -38,8 +40,9 @@ struct WhisperDecoder::Layout {
       at += round(n);
       return begin;
     };
-    cross_k_head = round(packed_k_floats(c.n_audio_ctx, c.decoder_head_dim()));
-    cross_v_head = round(audio * hd);
+    const std::size_t kvb = static_cast<std::size_t>(kv_bytes);
+    cross_k_head = round((packed_k_floats(c.n_audio_ctx, c.decoder_head_dim()) * kvb + 3) / 4);
+    cross_v_head = round((audio * hd * kvb + 3) / 4);
     self_k = take(layers * static_cast<std::size_t>(sequences) * ctx * d);
     self_v = take(layers * static_cast<std::size_t>(sequences) * ctx * d);
     cross_k = take(layers * heads * cross_k_head);

@@ -138,8 +138,7 @@ void WhisperDecoder::step_stages(const int* seqs, int rows, int share) {
       const int j0 = hh * hd, j1 = j0 + hd;
       gemv_rows(ln, rows, layer.cross_attn.q.w, j0, j1, layer.cross_attn.q.bias(), q, hd, false);
       clock.mark(DecodeStage::kCrossProjections);
-      attend_packed_head(q, rows, hd, cross_k(li, hh), cross_v(li, hh), audio_ctx_, hd, scale,
-                         scores, attn + j0, d);
+      attend_cross(li, hh, q, rows, hd, scores, attn + j0, d);
       clock.mark(DecodeStage::kCrossAttention);
       work.finish(s0 + 2);
     }

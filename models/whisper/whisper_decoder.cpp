@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -13,19 +14,21 @@
 namespace earshot::models::whisper {
 
 std::size_t WhisperDecoder::workspace_bytes(const WhisperConfig& config, int max_sequences,
-                                            int workers) {
-  return Layout(config, max_sequences, workers).total * sizeof(float);
+                                            int workers, CrossKvPrecision cross_kv) {
+  return Layout(config, max_sequences, workers, cross_kv == CrossKvPrecision::kF16 ? 2 : 4).total *
+         sizeof(float);
 }
 
 WhisperDecoder::WhisperDecoder(const WhisperModel& model, rt::MemoryBudget& budget,
-                               int max_sequences, Parallel* parallel)
-    : model_(model), max_sequences_(max_sequences), parallel_(parallel) {
+                               int max_sequences, Parallel* parallel, CrossKvPrecision cross_kv)
+    : model_(model), max_sequences_(max_sequences), parallel_(parallel), cross_kv_(cross_kv) {
   if (max_sequences < 1) throw std::invalid_argument("whisper decoder: max_sequences < 1");
-  layout_ = std::make_unique<Layout>(model.config, max_sequences, parallel_size(parallel));
+  layout_ = std::make_unique<Layout>(model.config, max_sequences, parallel_size(parallel),
+                                     cross_kv_bytes_per_value());
   stages_ = std::make_unique<StagedWork>(6 * model.config.decoder_layers + 1);
-  workspace_ =
-      budget.reserve("whisper decoder (KV cache, activations)",
-                     workspace_bytes(model.config, max_sequences, parallel_size(parallel)));
+  workspace_ = budget.reserve(
+      "whisper decoder (KV cache, activations)",
+      workspace_bytes(model.config, max_sequences, parallel_size(parallel), cross_kv));
   const auto n = static_cast<std::size_t>(max_sequences);
   lengths_.assign(n, 0);
   slot_of_.resize(n);
@@ -67,6 +70,19 @@ float* WhisperDecoder::cross_v(int layer, int head) {
   return workspace_.as<float>().data() + L.cross_v + index * L.cross_v_head;
 }
 
+void WhisperDecoder::attend_cross(int layer, int head, const float* q, int rows, int ldq,
+                                  float* scores, float* out, int ldo) {
+  const int hd = model_.config.decoder_head_dim();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  if (cross_kv_ == CrossKvPrecision::kF16)
+    attend_packed_head(q, rows, ldq, reinterpret_cast<const std::uint16_t*>(cross_k(layer, head)),
+                       reinterpret_cast<const std::uint16_t*>(cross_v(layer, head)), audio_ctx_, hd,
+                       scale, scores, out, ldo);
+  else
+    attend_packed_head(q, rows, ldq, cross_k(layer, head), cross_v(layer, head), audio_ctx_, hd,
+                       scale, scores, out, ldo);
+}
+
 void WhisperDecoder::set_audio(const float* audio_features, int n_audio_ctx) {
   const WhisperConfig& c = model_.config;
   if (n_audio_ctx <= 0) n_audio_ctx = c.n_audio_ctx;
@@ -82,11 +98,21 @@ void WhisperDecoder::set_audio(const float* audio_features, int n_audio_ctx) {
     const auto& a = model_.weights.decoder_layers[static_cast<std::size_t>(i)].cross_attn;
     linear(audio_features, n_audio_ctx, a.k.w, nullptr, staging, ws + L.scratch, parallel_);
     parallel_for(parallel_, heads, 1, [&](int h0, int h1, int) {
-      for (int h = h0; h < h1; ++h) pack_head_keys(staging, n_audio_ctx, d, h, hd, cross_k(i, h));
+      for (int h = h0; h < h1; ++h)
+        if (cross_kv_ == CrossKvPrecision::kF16)
+          pack_head_keys(staging, n_audio_ctx, d, h, hd,
+                         reinterpret_cast<std::uint16_t*>(cross_k(i, h)));
+        else
+          pack_head_keys(staging, n_audio_ctx, d, h, hd, cross_k(i, h));
     });
     linear(audio_features, n_audio_ctx, a.v.w, a.v.bias(), staging, ws + L.scratch, parallel_);
     parallel_for(parallel_, heads, 1, [&](int h0, int h1, int) {
-      for (int h = h0; h < h1; ++h) copy_head_values(staging, n_audio_ctx, d, h, hd, cross_v(i, h));
+      for (int h = h0; h < h1; ++h)
+        if (cross_kv_ == CrossKvPrecision::kF16)
+          copy_head_values(staging, n_audio_ctx, d, h, hd,
+                           reinterpret_cast<std::uint16_t*>(cross_v(i, h)));
+        else
+          copy_head_values(staging, n_audio_ctx, d, h, hd, cross_v(i, h));
     });
   }
   audio_ctx_ = n_audio_ctx;
@@ -171,7 +197,6 @@ const float* WhisperDecoder::forward_batched(const int* seqs, int rows) {
   float* scratch = ws + L.scratch;
   const std::size_t rd = static_cast<std::size_t>(rows) * d;
   const int heads = c.decoder_heads, hd = c.decoder_head_dim();
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   DecodeStageClock clock(profile_);
   for (int li = 0; li < c.decoder_layers; ++li) {
     const DecoderLayerWeight& layer = w.decoder_layers[static_cast<std::size_t>(li)];
@@ -216,9 +241,8 @@ const float* WhisperDecoder::forward_batched(const int* seqs, int rows) {
       float* scores =
           ws + L.step + static_cast<std::size_t>(worker) * L.step_floats + L.step_scores;
       for (int hh = h0; hh < h1; ++hh)
-        attend_packed_head(ws + L.q + static_cast<std::size_t>(hh) * hd, rows, d, cross_k(li, hh),
-                           cross_v(li, hh), audio_ctx_, hd, scale, scores,
-                           ws + L.attn + static_cast<std::size_t>(hh) * hd, d);
+        attend_cross(li, hh, ws + L.q + static_cast<std::size_t>(hh) * hd, rows, d, scores,
+                     ws + L.attn + static_cast<std::size_t>(hh) * hd, d);
     });
     clock.mark(DecodeStage::kCrossAttention);
     linear(ws + L.attn, rows, layer.cross_attn.out.w, layer.cross_attn.out.bias(), ws + L.proj,

@@ -35,10 +35,10 @@ double compression_ratio(const std::string& text) {
 }
 
 WhisperDecoding::WhisperDecoding(const WhisperModel& model, rt::MemoryBudget& budget, int max_group,
-                                 Parallel* parallel)
+                                 Parallel* parallel, CrossKvPrecision cross_kv)
     : model_(model),
       max_group_(max_group),
-      decoder_(model, budget, max_group, parallel),
+      decoder_(model, budget, max_group, parallel, cross_kv),
       logits_(budget.reserve_array<float>(
           "whisper decoding logits",
           static_cast<std::size_t>(max_group) * static_cast<std::size_t>(model.config.n_vocab))),

@@ -63,8 +63,9 @@ using TextDecoder = std::function<std::string(std::span<const int>)>;
 class WhisperDecoding {
  public:
   // max_group: the most sequences decoded together (beam_size / best_of).
+  // cross_kv: how the window's cross-attention K/V are stored (whisper_decoder.hpp).
   WhisperDecoding(const WhisperModel& model, rt::MemoryBudget& budget, int max_group = 5,
-                  Parallel* parallel = nullptr);
+                  Parallel* parallel = nullptr, CrossKvPrecision cross_kv = CrossKvPrecision::kF16);
 
   void set_text_decoder(TextDecoder decoder) { text_decoder_ = std::move(decoder); }
   const WhisperModel& model() const { return model_; }

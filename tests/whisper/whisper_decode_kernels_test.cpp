@@ -1,9 +1,9 @@
 // The one-token decode kernels against plain double-precision references: the few-row GEMV
 // (F16 and F32; 1..8 inputs; row ranges not multiples of the 8/4-row blocks; column counts
 // with and without a scalar tail; store and accumulate), cross-attention over the head-packed
-// K/V (1..9 queries, key counts that end mid-panel, head sizes 16/64 with the vector path and
-// 24 without), self-attention over a strided cache, and StagedWork's claim/wait protocol with
-// a thread team (every chunk runs exactly once, stages never overlap).
+// K/V stored F32 and F16 (1..9 queries, key counts that end mid-panel, head sizes 16/64 with the
+// vector path and 24 without), self-attention over a strided cache, and StagedWork's claim/wait
+// protocol with a thread team (every chunk runs exactly once, stages never overlap).
 #include "models/core/half.hpp"
 #include "models/whisper/decode_attention.hpp"
 #include "models/whisper/gemv.hpp"
@@ -98,40 +98,52 @@ std::vector<double> reference_attention(const float* q, const std::vector<const 
 }
 
 TEST(WhisperDecodeKernels, PackedHeadAttentionMatchesReference) {
-  for (int hd : {16, 24, 64})
-    for (int n_key : {1, 15, 17, 100})
-      for (int n_query : {1, 2, 3, 4, 5, 9}) {
-        const int heads = 3, d = heads * hd, head = 1;
-        const auto k = random_values(static_cast<std::size_t>(n_key) * d, 1);
-        const auto v = random_values(static_cast<std::size_t>(n_key) * d, 2);
-        const auto q = random_values(static_cast<std::size_t>(n_query) * d, 3);
-        std::vector<float> kp(packed_k_floats(n_key, hd), -7.0f);
-        std::vector<float> vh(static_cast<std::size_t>(n_key) * hd);
-        pack_head_keys(k.data(), n_key, d, head, hd, kp.data());
-        copy_head_values(v.data(), n_key, d, head, hd, vh.data());
-        std::vector<float> scores(packed_scores_floats(n_key));
-        std::vector<float> out(static_cast<std::size_t>(n_query) * d, 0.0f);
-        const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-        attend_packed_head(q.data() + head * hd, n_query, d, kp.data(), vh.data(), n_key, hd, scale,
-                           scores.data(), out.data() + head * hd, d);
-        std::vector<const float*> keys, values;
-        for (int j = 0; j < n_key; ++j) {
-          keys.push_back(k.data() + static_cast<std::size_t>(j) * d + head * hd);
-          values.push_back(v.data() + static_cast<std::size_t>(j) * d + head * hd);
-        }
-        for (int t = 0; t < n_query; ++t) {
-          const auto ref = reference_attention(
-              q.data() + static_cast<std::size_t>(t) * d + head * hd, keys, values, hd, scale);
-          for (int c = 0; c < d; ++c) {
-            const float got = out[static_cast<std::size_t>(t) * d + c];
-            if (c < head * hd || c >= (head + 1) * hd)
-              EXPECT_EQ(got, 0.0f) << "wrote outside the head";
-            else
-              EXPECT_NEAR(got, ref[static_cast<std::size_t>(c - head * hd)], 2e-5)
-                  << "hd " << hd << " keys " << n_key << " queries " << n_query;
+  for (bool f16 : {false, true})
+    for (int hd : {16, 24, 64})
+      for (int n_key : {1, 15, 17, 100})
+        for (int n_query : {1, 2, 3, 4, 5, 9}) {
+          const int heads = 3, d = heads * hd, head = 1;
+          auto k = random_values(static_cast<std::size_t>(n_key) * d, 1);
+          auto v = random_values(static_cast<std::size_t>(n_key) * d, 2);
+          const auto q = random_values(static_cast<std::size_t>(n_query) * d, 3);
+          std::vector<float> kp(packed_k_floats(n_key, hd), -7.0f);
+          std::vector<float> vh(static_cast<std::size_t>(n_key) * hd);
+          std::vector<float> scores(packed_scores_floats(n_key));
+          std::vector<float> out(static_cast<std::size_t>(n_query) * d, 0.0f);
+          const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+          // F16 storage: the reference sees the same F16-rounded K/V.
+          std::vector<std::uint16_t> kp16(kp.size()), vh16(vh.size());
+          if (f16) {
+            pack_head_keys(k.data(), n_key, d, head, hd, kp16.data());
+            copy_head_values(v.data(), n_key, d, head, hd, vh16.data());
+            attend_packed_head(q.data() + head * hd, n_query, d, kp16.data(), vh16.data(), n_key,
+                               hd, scale, scores.data(), out.data() + head * hd, d);
+            for (float& x : k) x = earshot::models::f16_to_f32(earshot::models::f32_to_f16(x));
+            for (float& x : v) x = earshot::models::f16_to_f32(earshot::models::f32_to_f16(x));
+          } else {
+            pack_head_keys(k.data(), n_key, d, head, hd, kp.data());
+            copy_head_values(v.data(), n_key, d, head, hd, vh.data());
+            attend_packed_head(q.data() + head * hd, n_query, d, kp.data(), vh.data(), n_key, hd,
+                               scale, scores.data(), out.data() + head * hd, d);
+          }
+          std::vector<const float*> keys, values;
+          for (int j = 0; j < n_key; ++j) {
+            keys.push_back(k.data() + static_cast<std::size_t>(j) * d + head * hd);
+            values.push_back(v.data() + static_cast<std::size_t>(j) * d + head * hd);
+          }
+          for (int t = 0; t < n_query; ++t) {
+            const auto ref = reference_attention(
+                q.data() + static_cast<std::size_t>(t) * d + head * hd, keys, values, hd, scale);
+            for (int c = 0; c < d; ++c) {
+              const float got = out[static_cast<std::size_t>(t) * d + c];
+              if (c < head * hd || c >= (head + 1) * hd)
+                EXPECT_EQ(got, 0.0f) << "wrote outside the head";
+              else
+                EXPECT_NEAR(got, ref[static_cast<std::size_t>(c - head * hd)], 2e-5)
+                    << "f16 " << f16 << " hd " << hd << " keys " << n_key << " queries " << n_query;
+            }
           }
         }
-      }
 }
 
 TEST(WhisperDecodeKernels, StridedHeadAttentionMatchesReference) {
