@@ -47,12 +47,15 @@ __mmask16 lane_mask(std::int64_t lo, std::int64_t hi) {  // lanes [lo, hi) of 16
   return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
-// G hidden channels of conv1 over positions [p0, p1) of one row, 32 positions at a time:
-// out[g][p] = b[g] + sum_{ci, k} w[g][ci][k] * x[ci][p + (k - 1) * dil], x read as zero
-// outside [0, W).
+// G hidden channels of conv1 over positions [p0, p1) of one row, 32 positions at a time,
+// input channels [c0, c1): out[g][p] (+)= sum_{ci, k} w[g][ci][k] * x[ci][p + (k - 1) * dil],
+// starting from b[g] when c0 == 0 and from out otherwise (the partial sums pass through the
+// L1-resident tile exactly, so each output stays one sequential sum); x reads as zero outside
+// [0, W).
 template <int G>
-void conv1_group(const float* x, std::int64_t plane, int C, std::int64_t W, const float* w,
-                 const float* b, int dil, std::int64_t p0, std::int64_t p1, float* out) {
+void conv1_group(const float* x, std::int64_t plane, int c0, int c1, int C, std::int64_t W,
+                 const float* w, const float* b, int dil, std::int64_t p0, std::int64_t p1,
+                 float* out) {
   const std::int64_t wstride = static_cast<std::int64_t>(C) * 3;
   for (std::int64_t p = p0; p < p1; p += 32) {
     __mmask16 load[3][2];
@@ -64,8 +67,15 @@ void conv1_group(const float* x, std::int64_t plane, int C, std::int64_t W, cons
     const __mmask16 store0 = lane_mask(0, p1 - p), store1 = lane_mask(0, p1 - p - 16);
     __m512 acc[G][2];
 #pragma GCC unroll 8
-    for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = _mm512_set1_ps(b[g]);
-    for (int ci = 0; ci < C; ++ci) {
+    for (int g = 0; g < G; ++g) {
+      if (c0 == 0) {
+        acc[g][0] = acc[g][1] = _mm512_set1_ps(b[g]);
+      } else {
+        acc[g][0] = _mm512_maskz_loadu_ps(store0, out + g * plane + p);
+        acc[g][1] = _mm512_maskz_loadu_ps(store1, out + g * plane + p + 16);
+      }
+    }
+    for (int ci = c0; ci < c1; ++ci) {
       const float* row = x + ci * plane + p;
       const float* wc = w + ci * 3;
 #pragma GCC unroll 3
@@ -89,95 +99,99 @@ void conv1_group(const float* x, std::int64_t plane, int C, std::int64_t W, cons
   }
 }
 
+// Input channels per pass over a tile: few enough streams for the hardware prefetchers (all
+// 48-384 channel rows at once thrashed them; the tile's outputs stay in L1 between passes).
+constexpr int kConv1Channels = 8;
+
 void conv1_tile(const float* x, std::int64_t plane, int C, std::int64_t W, int hidden,
                 const float* w, const float* b, int dil, std::int64_t p0, std::int64_t p1,
                 float* out) {
   const std::int64_t wstride = static_cast<std::int64_t>(C) * 3;
-  for (int g0 = 0; g0 < hidden; g0 += 8) {
-    const float* wg = w + g0 * wstride;
-    float* og = out + g0 * plane;
-    switch (std::min(8, hidden - g0)) {
-      case 1:
-        conv1_group<1>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
-        break;
-      case 2:
-        conv1_group<2>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
-        break;
-      case 3:
-        conv1_group<3>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
-        break;
-      case 4:
-        conv1_group<4>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
-        break;
-      case 5:
-        conv1_group<5>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
-        break;
-      case 6:
-        conv1_group<6>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
-        break;
-      case 7:
-        conv1_group<7>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
-        break;
-      default:
-        conv1_group<8>(x, plane, C, W, wg, b + g0, dil, p0, p1, og);
-        break;
+  for (int c0 = 0; c0 < C; c0 += kConv1Channels) {
+    const int c1 = std::min(C, c0 + kConv1Channels);
+    for (int g0 = 0; g0 < hidden; g0 += 8) {
+      const float* wg = w + g0 * wstride;
+      float* og = out + g0 * plane;
+      switch (std::min(8, hidden - g0)) {
+#define EARSHOT_CONV1_CASE(n)                                            \
+  case n:                                                                \
+    conv1_group<n>(x, plane, c0, c1, C, W, wg, b + g0, dil, p0, p1, og); \
+    break;
+        EARSHOT_CONV1_CASE(1)
+        EARSHOT_CONV1_CASE(2)
+        EARSHOT_CONV1_CASE(3)
+        EARSHOT_CONV1_CASE(4)
+        EARSHOT_CONV1_CASE(5)
+        EARSHOT_CONV1_CASE(6)
+        EARSHOT_CONV1_CASE(7)
+        default:
+          EARSHOT_CONV1_CASE(8)
+#undef EARSHOT_CONV1_CASE
+      }
     }
   }
 }
 
 // y[o][p] += ls[o] * a / (1 + exp(-g)) with a = wf[o] . h + bf[o], g = wf[o + C] . h + bf[o + C]
-// over positions [p0, p1), 32 at a time. HID > 0: the hidden width is known and the tile's
-// h vectors stay in registers across all outputs; HID == 0: any width, h reloaded from L1.
+// over positions [p0, p1), 32 at a time, kGluOutputs output rows per sweep over the tile (a
+// few y streams at a time for the prefetchers; h stays in L1). HID > 0: the hidden width is
+// known and the h vectors stay in registers across a sweep's outputs; HID == 0: any width, h
+// reloaded from L1.
+constexpr int kGluOutputs = 4;
+
 template <int HID>
 void glu_tile(const float* h, std::int64_t plane, int hidden, int C, const float* wf,
               const float* bf, const float* ls, std::int64_t p0, std::int64_t p1, float* y) {
   using Eigen::internal::pexp;
   const __m512 one = _mm512_set1_ps(1.0f);
-  for (std::int64_t p = p0; p < p1; p += 32) {
-    const __mmask16 m0 = lane_mask(0, p1 - p), m1 = lane_mask(0, p1 - p - 16);
-    constexpr int kRegs = HID > 0 ? HID : 1;
-    __m512 h0[kRegs], h1[kRegs];
-    if constexpr (HID > 0) {
-#pragma GCC unroll 16
-      for (int c = 0; c < HID; ++c) {
-        h0[c] = _mm512_maskz_loadu_ps(m0, h + c * plane + p);
-        h1[c] = _mm512_maskz_loadu_ps(m1, h + c * plane + p + 16);
-      }
-    }
-    for (int o = 0; o < C; ++o) {
-      const float* wa = wf + static_cast<std::int64_t>(o) * hidden;
-      const float* wg = wf + static_cast<std::int64_t>(o + C) * hidden;
-      __m512 a0 = _mm512_set1_ps(bf[o]), a1 = a0;
-      __m512 g0 = _mm512_set1_ps(bf[o + C]), g1 = g0;
+  for (int ob = 0; ob < C; ob += kGluOutputs) {
+    const int oe = std::min(C, ob + kGluOutputs);
+    for (std::int64_t p = p0; p < p1; p += 32) {
+      const __mmask16 m0 = lane_mask(0, p1 - p), m1 = lane_mask(0, p1 - p - 16);
+      constexpr int kRegs = HID > 0 ? HID : 1;
+      __m512 h0[kRegs], h1[kRegs];
       if constexpr (HID > 0) {
 #pragma GCC unroll 16
         for (int c = 0; c < HID; ++c) {
-          const __m512 va = _mm512_set1_ps(wa[c]), vg = _mm512_set1_ps(wg[c]);
-          a0 = _mm512_fmadd_ps(va, h0[c], a0);
-          a1 = _mm512_fmadd_ps(va, h1[c], a1);
-          g0 = _mm512_fmadd_ps(vg, h0[c], g0);
-          g1 = _mm512_fmadd_ps(vg, h1[c], g1);
-        }
-      } else {
-        for (int c = 0; c < hidden; ++c) {
-          const __m512 x0 = _mm512_maskz_loadu_ps(m0, h + c * plane + p);
-          const __m512 x1 = _mm512_maskz_loadu_ps(m1, h + c * plane + p + 16);
-          const __m512 va = _mm512_set1_ps(wa[c]), vg = _mm512_set1_ps(wg[c]);
-          a0 = _mm512_fmadd_ps(va, x0, a0);
-          a1 = _mm512_fmadd_ps(va, x1, a1);
-          g0 = _mm512_fmadd_ps(vg, x0, g0);
-          g1 = _mm512_fmadd_ps(vg, x1, g1);
+          h0[c] = _mm512_maskz_loadu_ps(m0, h + c * plane + p);
+          h1[c] = _mm512_maskz_loadu_ps(m1, h + c * plane + p + 16);
         }
       }
-      const __m512 q0 =
-          _mm512_div_ps(a0, _mm512_add_ps(one, pexp(_mm512_sub_ps(_mm512_setzero_ps(), g0))));
-      const __m512 q1 =
-          _mm512_div_ps(a1, _mm512_add_ps(one, pexp(_mm512_sub_ps(_mm512_setzero_ps(), g1))));
-      const __m512 s = _mm512_set1_ps(ls[o]);
-      float* yo = y + o * plane + p;
-      _mm512_mask_storeu_ps(yo, m0, _mm512_fmadd_ps(s, q0, _mm512_maskz_loadu_ps(m0, yo)));
-      _mm512_mask_storeu_ps(yo + 16, m1,
-                            _mm512_fmadd_ps(s, q1, _mm512_maskz_loadu_ps(m1, yo + 16)));
+      for (int o = ob; o < oe; ++o) {
+        const float* wa = wf + static_cast<std::int64_t>(o) * hidden;
+        const float* wg = wf + static_cast<std::int64_t>(o + C) * hidden;
+        __m512 a0 = _mm512_set1_ps(bf[o]), a1 = a0;
+        __m512 g0 = _mm512_set1_ps(bf[o + C]), g1 = g0;
+        if constexpr (HID > 0) {
+#pragma GCC unroll 16
+          for (int c = 0; c < HID; ++c) {
+            const __m512 va = _mm512_set1_ps(wa[c]), vg = _mm512_set1_ps(wg[c]);
+            a0 = _mm512_fmadd_ps(va, h0[c], a0);
+            a1 = _mm512_fmadd_ps(va, h1[c], a1);
+            g0 = _mm512_fmadd_ps(vg, h0[c], g0);
+            g1 = _mm512_fmadd_ps(vg, h1[c], g1);
+          }
+        } else {
+          for (int c = 0; c < hidden; ++c) {
+            const __m512 x0 = _mm512_maskz_loadu_ps(m0, h + c * plane + p);
+            const __m512 x1 = _mm512_maskz_loadu_ps(m1, h + c * plane + p + 16);
+            const __m512 va = _mm512_set1_ps(wa[c]), vg = _mm512_set1_ps(wg[c]);
+            a0 = _mm512_fmadd_ps(va, x0, a0);
+            a1 = _mm512_fmadd_ps(va, x1, a1);
+            g0 = _mm512_fmadd_ps(vg, x0, g0);
+            g1 = _mm512_fmadd_ps(vg, x1, g1);
+          }
+        }
+        const __m512 q0 =
+            _mm512_div_ps(a0, _mm512_add_ps(one, pexp(_mm512_sub_ps(_mm512_setzero_ps(), g0))));
+        const __m512 q1 =
+            _mm512_div_ps(a1, _mm512_add_ps(one, pexp(_mm512_sub_ps(_mm512_setzero_ps(), g1))));
+        const __m512 s = _mm512_set1_ps(ls[o]);
+        float* yo = y + o * plane + p;
+        _mm512_mask_storeu_ps(yo, m0, _mm512_fmadd_ps(s, q0, _mm512_maskz_loadu_ps(m0, yo)));
+        _mm512_mask_storeu_ps(yo + 16, m1,
+                              _mm512_fmadd_ps(s, q1, _mm512_maskz_loadu_ps(m1, yo + 16)));
+      }
     }
   }
 }
