@@ -12,6 +12,7 @@
 #include "dsp/resampler.hpp"
 #include "models/htdemucs/separator.hpp"
 #include "nodes/stems/live_stems_session.hpp"
+#include "rt/default_budget.hpp"
 #include "rt/memory_budget.hpp"
 #include "rt/stop_signal.hpp"
 #include "rt/thread_team.hpp"
@@ -221,10 +222,9 @@ class ProgressBar {
   Clock::time_point start_;
 };
 
+// Three quarters of the machine's memory: HTDemucs is the only large thing running.
 std::size_t default_budget_bytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page <= 0) return std::size_t{4} << 30;
-  return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 4 * 3;
+  return rt::default_budget_bytes(0.75);
 }
 
 int run_stems(const StemsOptions& o) {

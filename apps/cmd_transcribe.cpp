@@ -5,6 +5,8 @@
 #include "models/whisper/tokenizer.hpp"
 #include "models/whisper/whisper_mel_stream.hpp"
 #include "models/whisper/whisper_transcribe.hpp"
+#include "nodes/caption/caption_writer.hpp"
+#include "rt/default_budget.hpp"
 #include "rt/memory_budget.hpp"
 
 #include <unistd.h>
@@ -46,22 +48,8 @@ struct TranscribeCli {
   int threads = 0;
 };
 
-std::size_t default_budget_mb() {
-  // Half of the machine's memory: room for the model without starving the rest of the system.
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page = sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page <= 0) return 4096;
-  return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 2 / (1u << 20);
-}
-
-std::string clock_time(double seconds, char decimal_marker) {
-  if (!(seconds >= 0.0)) seconds = 0.0;
-  const long long ms = std::llround(seconds * 1000.0);
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld%c%03lld", ms / 3600000, ms / 60000 % 60,
-                ms / 1000 % 60, decimal_marker, ms % 1000);
-  return buf;
-}
+// SRT/VTT cue times, as the live captions write them.
+using nodes::caption::caption_clock;
 
 std::string strip(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\n\r");
@@ -95,14 +83,14 @@ class TranscriptPrinter {
     const std::string text = strip(s.text);
     if (text.empty()) return;
     if (o_.format == "srt") {
-      std::printf("%d\n%s --> %s\n%s\n\n", index_++, clock_time(s.start, ',').c_str(),
-                  clock_time(s.end, ',').c_str(), text.c_str());
+      std::printf("%d\n%s --> %s\n%s\n\n", index_++, caption_clock(s.start, ',').c_str(),
+                  caption_clock(s.end, ',').c_str(), text.c_str());
     } else if (o_.format == "vtt") {
-      std::printf("%s --> %s\n%s\n\n", clock_time(s.start, '.').c_str(),
-                  clock_time(s.end, '.').c_str(), text.c_str());
+      std::printf("%s --> %s\n%s\n\n", caption_clock(s.start, '.').c_str(),
+                  caption_clock(s.end, '.').c_str(), text.c_str());
     } else if (o_.timestamps) {
-      std::printf("[%s --> %s] %s\n", clock_time(s.start, '.').c_str(),
-                  clock_time(s.end, '.').c_str(), text.c_str());
+      std::printf("[%s --> %s] %s\n", caption_clock(s.start, '.').c_str(),
+                  caption_clock(s.end, '.').c_str(), text.c_str());
     } else {
       std::printf("%s\n", text.c_str());
     }
@@ -185,7 +173,8 @@ int run_transcribe(const TranscribeCli& o) {
   if (o.best_of < 1 || o.best_of > 16) throw std::invalid_argument("--best-of must be 1..16");
   if (o.max_tokens < 0) throw std::invalid_argument("--max-tokens must be >= 0");
 
-  rt::MemoryBudget budget((o.budget_mb ? o.budget_mb : default_budget_mb()) << 20);
+  // Default: half of the machine's memory, room for the model without starving the system.
+  rt::MemoryBudget budget(o.budget_mb ? o.budget_mb << 20 : rt::default_budget_bytes(0.5));
   const int group = std::max({1, o.beam_size, o.best_of});
   const int threads = o.threads > 0
                           ? o.threads

@@ -9,9 +9,10 @@
 #include "rt/backends/file_backend.hpp"
 #include "rt/backends/jack_backend.hpp"
 #include "rt/backends/portaudio_backend.hpp"
+#include "rt/default_budget.hpp"
+#include "rt/memory_budget.hpp"
 
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,13 +26,6 @@ namespace earshot::nodes::caption {
 namespace {
 
 namespace ww = models::whisper;
-
-std::size_t default_budget_mb() {
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page = sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page <= 0) return 4096;
-  return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 2 / (1u << 20);
-}
 
 // The output file, closed (and checked) on every path out.
 struct OutputFile {
@@ -57,7 +51,8 @@ CaptionRunReport run_caption(const CaptionRunOptions& o, std::FILE* out, std::FI
   if (o.period == 0 || o.period > 16384) throw std::invalid_argument("caption: bad period");
   o.caption.validate();
 
-  rt::MemoryBudget budget((o.budget_mb ? o.budget_mb : default_budget_mb()) << 20);
+  // Default: half of the machine's memory.
+  rt::MemoryBudget budget(o.budget_mb ? o.budget_mb << 20 : rt::default_budget_bytes(0.5));
   const auto model = ww::WhisperModel::load(o.model, budget);
 
   std::optional<ww::Tokenizer> tokenizer;
