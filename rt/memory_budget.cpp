@@ -1,5 +1,7 @@
 #include "rt/memory_budget.hpp"
 
+#include "rt/huge_pages.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -91,6 +93,11 @@ Reservation MemoryBudget::reserve(std::string name, std::size_t bytes, std::size
     stats.peak = std::max(stats.peak, stats.active);
     ++stats.count;
   }
+  // Large blocks (weights, caches, workspaces) start on a 2 MiB boundary and ask for huge pages
+  // before the zero fill first touches them: inference streams them at every step, and reads
+  // them nearly twice as fast without a TLB miss every 4 KiB (rt/huge_pages.hpp).
+  const bool huge = bytes >= kHugePageMinReservation;
+  if (huge) alignment = std::max(alignment, kHugePageBytes);
   // Round the size up to the alignment, as aligned_alloc requires; at least one byte so that an
   // empty reservation still has a distinct, valid address.
   const std::size_t wanted = bytes == 0 ? 1 : bytes;
@@ -102,7 +109,10 @@ Reservation MemoryBudget::reserve(std::string name, std::size_t bytes, std::size
     release(name, nullptr, bytes);
     throw std::bad_alloc();
   }
-  std::memset(data, 0, rounded);
+  // Only the whole huge pages the block itself covers: its last partial one stays in 4 KiB pages,
+  // and the alignment padding past it is never touched, so nothing resident is wasted.
+  if (huge) advise_huge_pages(data, wanted);
+  std::memset(data, 0, huge ? std::min(rounded, (wanted + 63) / 64 * 64) : rounded);
   return Reservation(this, std::move(name), data, bytes);
 }
 
