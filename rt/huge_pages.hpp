@@ -13,9 +13,11 @@
 
 namespace earshot::rt {
 
-// Reservations of at least this many bytes are aligned to 2 MiB and advised as huge pages.
+// Reservations of at least this many bytes are aligned to 2 MiB and advised as huge pages
+// (smaller ones cannot hold a whole huge page; models that keep many small matrices gain by
+// reserving them as one block).
 inline constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
-inline constexpr std::size_t kHugePageMinReservation = 2 * kHugePageBytes;
+inline constexpr std::size_t kHugePageMinReservation = kHugePageBytes;
 
 // Advises the whole 2 MiB pages inside [data, data + bytes) as huge pages, to be used when they
 // are first touched. Returns the bytes advised (0: none, or the kernel said no).
