@@ -13,7 +13,7 @@
 //  - peak RSS of a fresh process that builds the model and separates one segment
 //    (VmHWM; this binary re-runs itself with --rss-child), next to the budget;
 //  - the PyTorch CPU reference of the issue (16-18 CPU-seconds, 1.5 GB peak RSS per segment on
-//    the 2-core machine) and the speed-up against it.
+//    the 2-core machine), the speed-up against it and the verdict on the issue's 3x aim.
 // The machine may be shared: ratios within one run (stage GFLOP/s / sgemm peak, both thread
 // CPU time) are the robust numbers; the load average is printed before and after.
 //
@@ -384,6 +384,24 @@ int main(int argc, char** argv) {
         t, r.seconds, t == 1 ? "thread CPU" : "wall", cpu, audio_s / r.seconds, G / r.seconds,
         100.0 * G / r.seconds / (P * t), t, 16.0 / cpu, 18.0 / cpu, stride_s,
         r.seconds < stride_s ? "keeps up" : "falls behind");
+  }
+  // Issue 4's aim: at least 3x faster than the PyTorch CPU reference (16-18 CPU-s per segment on
+  // this 2-core machine). 3x the faster end (16 CPU-s) allows 5.33 CPU-s; a team's wall time is
+  // held against the reference's CPU-s spread perfectly over the same number of cores.
+  constexpr double kTorchLow = 16.0, kTorchHigh = 18.0, kAim = 3.0;
+  for (int t : thread_counts) {
+    const RunResult& r = results[t];
+    const double cpu = t == 1 ? r.seconds : r.process_cpu;
+    const double wall_limit = kTorchLow / t / kAim;
+    std::printf(
+        "3x aim, %d thread(s): %.2f CPU-s per segment vs PyTorch %.0f-%.0f CPU-s = %.2f-%.2fx "
+        "(aim >= %.0fx: <= %.2f CPU-s): %s",
+        t, cpu, kTorchLow, kTorchHigh, kTorchLow / cpu, kTorchHigh / cpu, kAim, kTorchLow / kAim,
+        kTorchLow / cpu >= kAim ? "MET" : "NOT MET");
+    if (t > 1)
+      std::printf("; wall %.2f s vs <= %.2f s (PyTorch's CPU-s over %d cores / 3): %s", r.seconds,
+                  wall_limit, t, r.seconds <= wall_limit ? "MET" : "NOT MET");
+    std::printf("\n");
   }
   if (results.count(1)) {
     // Cores needed for live separation at the measured 1-thread speed, assuming the team's
