@@ -4,6 +4,7 @@
 
 #include "models/whisper/decode_attention.hpp"
 #include "models/whisper/gemv.hpp"
+#include "models/whisper/transformer_ops.hpp"
 #include "models/whisper/whisper_decoder.hpp"
 
 #include <algorithm>
@@ -56,7 +57,8 @@ struct WhisperDecoder::Layout {
     proj = take(rows * d);
     // Also set_audio()'s staging area for one layer's K or V before they are split by head.
     mlp = take(std::max(rows * static_cast<std::size_t>(c.decoder_ffn), audio * d));
-    scores = take(n_workers * rows * ctx);
+    scores = take(n_workers *
+                  attention_scratch_floats(c.n_text_ctx, c.n_text_ctx, c.decoder_head_dim()));
     scratch = take(n_workers * linear_scratch_floats(std::max(c.d_model, c.decoder_ffn)));
     step_ln = 0;
     step_q = round(fused * d);

@@ -131,14 +131,12 @@ void f16_few_rows(const float* x, int n, const WeightMatrix& w, int j0, int j1, 
 
 void f16_panels(const float* x, int n, const WeightMatrix& w, int j0, int j1, float* y,
                 float* scratch) {
-  ConstRowMap X(x, n, w.cols);
-  RowMap Y(y, n, w.rows);
   for (int p0 = j0; p0 < j1; p0 += kF16PanelRows) {
     const int p = std::min(kF16PanelRows, j1 - p0);
     convert_f16(w.f16() + static_cast<std::size_t>(p0) * w.cols,
                 static_cast<std::size_t>(p) * w.cols, scratch);
-    ConstRowMap Wp(scratch, p, w.cols);
-    Y.middleCols(p0, p).noalias() = X * Wp.transpose();
+    // y[:, p0:p0+p] = x . panel^T
+    models::gemm(false, true, n, p, w.cols, x, w.cols, scratch, w.cols, y + p0, w.rows, 0.0f);
   }
 }
 
@@ -152,9 +150,8 @@ void linear_columns(const float* x, int n, const WeightMatrix& w, const float* b
       Eigen::Map<Eigen::VectorXf> yv(y + j0, count);
       yv.noalias() = W.middleRows(j0, count) * Eigen::Map<const Eigen::VectorXf>(x, w.cols);
     } else {
-      RowMap Y(y, n, w.rows);
-      Y.middleCols(j0, count).noalias() =
-          ConstRowMap(x, n, w.cols) * W.middleRows(j0, count).transpose();
+      models::gemm(false, true, n, count, w.cols, x, w.cols,
+                   w.f32() + static_cast<std::size_t>(j0) * w.cols, w.cols, y + j0, w.rows, 0.0f);
     }
   } else if (n <= 8) {
     f16_few_rows(x, n, w, j0, j1, y);
@@ -170,15 +167,20 @@ void linear_columns(const float* x, int n, const WeightMatrix& w, const float* b
 }  // namespace
 
 void linear(const float* x, int n, const WeightMatrix& w, const float* bias, float* y,
-            float* scratch, Parallel* parallel) {
+            float* scratch, Parallel* parallel, GemmWorkspace* gemm) {
   if (n <= 0) return;
   const double work = static_cast<double>(n) * w.rows * w.cols;
   // Small products are not worth waking the team.
   Parallel* team = work >= 65536.0 ? parallel : nullptr;
   const std::size_t per_worker = linear_scratch_floats(w.cols);
   parallel_for(team, w.rows, 16, [&](int j0, int j1, int worker) {
-    linear_columns(x, n, w, bias, y, scratch + static_cast<std::size_t>(worker) * per_worker, j0,
-                   j1);
+    float* mine = scratch + static_cast<std::size_t>(worker) * per_worker;
+    if (gemm != nullptr) {
+      GemmWorkspace::Scope scope(gemm[worker]);
+      linear_columns(x, n, w, bias, y, mine, j0, j1);
+    } else {
+      linear_columns(x, n, w, bias, y, mine, j0, j1);
+    }
   });
 }
 

@@ -9,6 +9,7 @@
 // Compute is always F32.
 #pragma once
 
+#include "models/core/gemm.hpp"
 #include "models/whisper/parallel.hpp"
 #include "rt/memory_budget.hpp"
 
@@ -46,8 +47,10 @@ inline std::size_t linear_scratch_floats(int max_cols) {
 // x and y are contiguous row-major and must not overlap. `scratch` holds
 // parallel_size(parallel) * linear_scratch_floats(w.cols) floats (used for F16 weights only).
 // With a Parallel, the output features are split between the workers.
+// `gemm`: parallel_size(parallel) workspaces (models/core/gemm.hpp), one per worker; with them
+// the many-row products pack into those instead of Eigen's heap blocks (no heap call).
 void linear(const float* x, int n, const WeightMatrix& w, const float* bias, float* y,
-            float* scratch, Parallel* parallel = nullptr);
+            float* scratch, Parallel* parallel = nullptr, GemmWorkspace* gemm = nullptr);
 
 // One row of the weight matrix widened to F32 (embedding lookup).
 void weight_row_f32(const WeightMatrix& w, int row, float* out);

@@ -15,9 +15,6 @@
 namespace earshot::models::whisper {
 namespace {
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using Strided = Eigen::OuterStride<Eigen::Dynamic>;
-using ConstHeadMap = Eigen::Map<const RowMat, 0, Strided>;
-using HeadMap = Eigen::Map<RowMat, 0, Strided>;
 
 #ifdef __AVX512F__
 // Q K^T for one head with a dedicated kernel. Eigen's GEMM with a depth of only head_dim (64)
@@ -185,15 +182,39 @@ void add_inplace(float* x, const float* y, std::size_t count) {
       Eigen::Map<const Eigen::ArrayXf>(y, static_cast<Eigen::Index>(count));
 }
 
+namespace {
+// Query rows are taken kQueryBlock at a time so the block's scores (128 x 1500 floats for
+// the encoder, 750 KB) stay in L2 between QK^T, the softmax and PV, instead of a 9 MB
+// matrix per head making three trips through memory.
+constexpr int kQueryBlock = 128;
+
+// Many queries (several blocks): K is packed once per head for the AVX-512 QK^T kernel.
+bool packs_keys(int n_query) {
+#ifdef __AVX512F__
+  return n_query >= 2 * kQueryBlock;
+#else
+  (void)n_query;
+  return false;
+#endif
+}
+}  // namespace
+
+std::size_t attention_scratch_floats(int n_query, int n_key, int head_dim) {
+  std::size_t floats =
+      static_cast<std::size_t>(std::min(n_query, kQueryBlock)) * static_cast<std::size_t>(n_key);
+#ifdef __AVX512F__
+  if (packs_keys(n_query)) floats += packed_keys_floats(n_key, head_dim);
+#else
+  (void)head_dim;
+#endif
+  return (floats + 15) / 16 * 16;
+}
+
 void multi_head_attention(const float* q, int n_query, const float* k, const float* v, int n_key,
                           int ld, int heads, int head_dim, int causal_offset, float* scores,
-                          float* out, Parallel* parallel) {
+                          float* out, Parallel* parallel, GemmWorkspace* gemm) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const double work = static_cast<double>(n_query) * n_key * ld;
-  // Query rows are taken kQueryBlock at a time so the block's scores (128 x 1500 floats for
-  // the encoder, 750 KB) stay in L2 between QK^T, the softmax and PV, instead of a 9 MB
-  // matrix per head making three trips through memory.
-  constexpr int kQueryBlock = 128;
   // Up to this many queries (decoding: one token per sequence) take the fused one-pass kernel.
   constexpr int kFewQueries = 4;
 #ifdef __AVX512F__
@@ -204,36 +225,35 @@ void multi_head_attention(const float* q, int n_query, const float* k, const flo
     return;
   }
 #endif
-  parallel_for(work >= 65536.0 ? parallel : nullptr, heads, 1, [&](int h0, int h1, int worker) {
-    float* block_scores = scores + static_cast<std::size_t>(worker) * n_query * n_key;
-#ifdef __AVX512F__
-    // Many queries: pack K once per head into the part of this worker's score scratch the
-    // blocks do not use (there is room whenever n_query spans several blocks).
-    const std::size_t block_floats = static_cast<std::size_t>(kQueryBlock) * n_key;
-    const bool packed_path =
-        n_query >= 2 * kQueryBlock && block_floats + packed_keys_floats(n_key, head_dim) <=
-                                          static_cast<std::size_t>(n_query) * n_key;
-    float* packed = block_scores + block_floats;
-#endif
+  const std::size_t per_worker = attention_scratch_floats(n_query, n_key, head_dim);
+  const bool packed_path = packs_keys(n_query);
+  auto heads_share = [&](int h0, int h1, int worker) {
+    float* block_scores = scores + static_cast<std::size_t>(worker) * per_worker;
+    float* packed = block_scores + static_cast<std::size_t>(kQueryBlock) * n_key;
     for (int h = h0; h < h1; ++h) {
       const int c0 = h * head_dim;
-      ConstHeadMap K(k + c0, n_key, head_dim, Strided(ld));
-      ConstHeadMap V(v + c0, n_key, head_dim, Strided(ld));
 #ifdef __AVX512F__
       if (packed_path) pack_keys(k + c0, n_key, ld, head_dim, packed);
+#else
+      (void)packed;
 #endif
       for (int i0 = 0; i0 < n_query; i0 += kQueryBlock) {
         const int rows = std::min(kQueryBlock, n_query - i0);
         const std::size_t off = static_cast<std::size_t>(i0) * ld + c0;
-        ConstHeadMap Q(q + off, rows, head_dim, Strided(ld));
-        HeadMap O(out + off, rows, head_dim, Strided(ld));
         Eigen::Map<RowMat> S(block_scores, rows, n_key);
+        // The packed kernel scales as it stores; the GEMM's raw products are scaled inside
+        // the softmax below (exp(scale * (s - max)), the same for scale > 0).
+        float row_scale = 1.0f;
 #ifdef __AVX512F__
         if (packed_path)
           scores_block(q + off, rows, ld, packed, n_key, head_dim, scale, block_scores);
         else
 #endif
-          S.noalias() = (Q * K.transpose()) * scale;
+        {
+          models::gemm(false, true, rows, n_key, head_dim, q + off, ld, k + c0, ld, block_scores,
+                       n_key, 0.0f);
+          row_scale = scale;
+        }
         for (int i = 0; i < rows; ++i) {
           // Keys past the query's own position are masked (weight exactly 0, as -inf in
           // softmax).
@@ -242,12 +262,22 @@ void multi_head_attention(const float* q, int n_query, const float* k, const flo
           auto row = S.row(i).array();
           auto live = row.head(visible);
           const float m = live.maxCoeff();
-          live = (live - m).exp();
+          live = ((live - m) * row_scale).exp();
           live *= 1.0f / live.sum();
           if (visible < n_key) row.tail(n_key - visible).setZero();
         }
-        O.noalias() = S * V;
+        // out[block rows, head] = S . V_head
+        models::gemm(false, false, rows, head_dim, n_key, block_scores, n_key, v + c0, ld,
+                     out + off, ld, 0.0f);
       }
+    }
+  };
+  parallel_for(work >= 65536.0 ? parallel : nullptr, heads, 1, [&](int h0, int h1, int worker) {
+    if (gemm != nullptr) {
+      GemmWorkspace::Scope scope(gemm[worker]);
+      heads_share(h0, h1, worker);
+    } else {
+      heads_share(h0, h1, worker);
     }
   });
 }

@@ -10,7 +10,7 @@ namespace earshot::models::whisper {
 
 // Offsets (in floats) of each activation inside the one workspace block.
 struct WhisperEncoder::Layout {
-  std::size_t im2col, conv1, x, h, q, k, v, attn, proj, mlp, scores, scratch, total;
+  std::size_t im2col, conv1, x, h, q, k, v, attn, proj, mlp, scores, scratch, gemm, total;
 
   Layout(const WhisperConfig& c, int workers) {
     const std::size_t n_workers = static_cast<std::size_t>(workers);
@@ -33,9 +33,11 @@ struct WhisperEncoder::Layout {
     attn = take(t * d);
     proj = take(t * d);
     mlp = take(t * static_cast<std::size_t>(c.encoder_ffn));
-    scores = take(n_workers * t * t);
+    scores = take(n_workers *
+                  attention_scratch_floats(c.n_audio_ctx, c.n_audio_ctx, c.encoder_head_dim()));
     scratch = take(n_workers *
                    linear_scratch_floats(std::max({c.n_mels * 3, c.d_model * 3, c.encoder_ffn})));
+    gemm = take(n_workers * static_cast<std::size_t>(GemmWorkspace::floats_needed()));
     total = at;
   }
 };
@@ -49,7 +51,15 @@ WhisperEncoder::WhisperEncoder(const WhisperModel& model, rt::MemoryBudget& budg
     : model_(model),
       parallel_(parallel),
       workspace_(budget.reserve("whisper encoder workspace",
-                                workspace_bytes(model.config, parallel_size(parallel)))) {}
+                                workspace_bytes(model.config, parallel_size(parallel)))) {
+  const Layout L(model.config, parallel_size(parallel));
+  const int workers = parallel_size(parallel);
+  gemm_.reserve(static_cast<std::size_t>(workers));
+  for (int i = 0; i < workers; ++i)
+    gemm_.emplace_back(workspace_.as<float>().data() + L.gemm +
+                       static_cast<std::size_t>(i) *
+                           static_cast<std::size_t>(GemmWorkspace::floats_needed()));
+}
 
 void WhisperEncoder::forward(const float* mel, int n_mels, int n_frames, float* out) {
   const WhisperConfig& c = model_.config;
@@ -69,6 +79,7 @@ void WhisperEncoder::forward(const float* mel, int n_mels, int n_frames, float* 
   float* x = ws + L.x;
   float* h = ws + L.h;
   float* scratch = ws + L.scratch;
+  GemmWorkspace* g = gemm_.data();
   // A reduced audio context: the stride-2 conv halves the frames, and the positional
   // embedding is sliced to the first t positions (as the reduced-context trick does).
   const int t = n_frames / 2;
@@ -87,7 +98,7 @@ void WhisperEncoder::forward(const float* mel, int n_mels, int n_frames, float* 
       row[ch * 3 + 2] = f + 1 < n_frames ? m[f + 1] : 0.0f;
     }
   }
-  linear(im2col, n_frames, w.conv1.w, w.conv1.bias(), y1, scratch, p);
+  linear(im2col, n_frames, w.conv1.w, w.conv1.bias(), y1, scratch, p, g);
   gelu_inplace(y1, n_frames, d, p);
 
   // conv2, stride 2: output frame i reads input frames 2i-1, 2i, 2i+1.
@@ -100,25 +111,25 @@ void WhisperEncoder::forward(const float* mel, int n_mels, int n_frames, float* 
       for (int ch = 0; ch < d; ++ch) row[ch * 3 + k] = src ? src[ch] : 0.0f;
     }
   }
-  linear(im2col, t, w.conv2.w, w.conv2.bias(), x, scratch, p);
+  linear(im2col, t, w.conv2.w, w.conv2.bias(), x, scratch, p, g);
   gelu_inplace(x, t, d, p);
   add_inplace(x, w.encoder_positions.data(), td);
 
   for (const EncoderLayerWeight& layer : w.encoder_layers) {
     // Self-attention sub-block (pre-LN, residual).
     layer_norm(x, t, d, layer.attn_ln, h, p);
-    linear(h, t, layer.attn.q.w, layer.attn.q.bias(), ws + L.q, scratch, p);
-    linear(h, t, layer.attn.k.w, nullptr, ws + L.k, scratch, p);
-    linear(h, t, layer.attn.v.w, layer.attn.v.bias(), ws + L.v, scratch, p);
+    linear(h, t, layer.attn.q.w, layer.attn.q.bias(), ws + L.q, scratch, p, g);
+    linear(h, t, layer.attn.k.w, nullptr, ws + L.k, scratch, p, g);
+    linear(h, t, layer.attn.v.w, layer.attn.v.bias(), ws + L.v, scratch, p, g);
     multi_head_attention(ws + L.q, t, ws + L.k, ws + L.v, t, d, c.encoder_heads,
-                         c.encoder_head_dim(), -1, ws + L.scores, ws + L.attn, p);
-    linear(ws + L.attn, t, layer.attn.out.w, layer.attn.out.bias(), ws + L.proj, scratch, p);
+                         c.encoder_head_dim(), -1, ws + L.scores, ws + L.attn, p, g);
+    linear(ws + L.attn, t, layer.attn.out.w, layer.attn.out.bias(), ws + L.proj, scratch, p, g);
     add_inplace(x, ws + L.proj, td);
     // MLP sub-block.
     layer_norm(x, t, d, layer.mlp_ln, h, p);
-    linear(h, t, layer.fc1.w, layer.fc1.bias(), ws + L.mlp, scratch, p);
+    linear(h, t, layer.fc1.w, layer.fc1.bias(), ws + L.mlp, scratch, p, g);
     gelu_inplace(ws + L.mlp, t, c.encoder_ffn, p);
-    linear(ws + L.mlp, t, layer.fc2.w, layer.fc2.bias(), ws + L.proj, scratch, p);
+    linear(ws + L.mlp, t, layer.fc2.w, layer.fc2.bias(), ws + L.proj, scratch, p, g);
     add_inplace(x, ws + L.proj, td);
   }
   layer_norm(x, t, d, w.encoder_ln, out, p);

@@ -3,12 +3,14 @@
 //   conv1 (k3, p1) + GELU -> conv2 (k3, stride 2, p1) + GELU -> + sinusoidal positions
 //   -> N pre-LN blocks (self-attention, MLP) -> final LayerNorm
 //
-// All activations live in one workspace reserved from the budget at construction; forward()
-// allocates nothing.
+// All activations and the GEMMs' packing buffers (one models::GemmWorkspace per worker) live in
+// one workspace reserved from the budget at construction; forward() makes no heap call.
 #pragma once
 
 #include "models/whisper/parallel.hpp"
 #include "models/whisper/whisper_weights.hpp"
+
+#include <vector>
 
 namespace earshot::models::whisper {
 
@@ -32,6 +34,7 @@ class WhisperEncoder {
   const WhisperModel& model_;
   Parallel* parallel_;
   rt::Reservation workspace_;
+  std::vector<GemmWorkspace> gemm_;  // one per worker, over workspace_
 };
 
 }  // namespace earshot::models::whisper
