@@ -111,4 +111,10 @@ void gemv_accumulate(std::int64_t N, std::int64_t K, const float* A, std::int64_
   gemm_small(1, N, K, x, K, A, lda, true, y, N, true, parallel);
 }
 
+void gemm_by_output(std::int64_t M, std::int64_t N, std::int64_t K, const float* A,
+                    std::int64_t lda, const float* B, std::int64_t ldb, float* C, std::int64_t ldc,
+                    bool accumulate, rt::Parallel* parallel) {
+  gemm(M, N, K, A, lda, B, ldb, true, C, ldc, accumulate, parallel);
+}
+
 }  // namespace earshot::encodec

@@ -162,8 +162,13 @@ void Conv1d::valid(const float* xp, std::int64_t n_out, float* y, float* workspa
   const std::int64_t k_in = static_cast<std::int64_t>(kernel) * in_channels;
   if (dilation == 1) {
     // Output t reads rows [t * stride, t * stride + kernel): one contiguous block.
-    gemm(n_out, out_channels, k_in, xp, static_cast<std::int64_t>(stride) * in_channels,
-         weight.data(), out_channels, false, y, out_channels, false, parallel);
+    if (weight_by_output) {
+      gemm_by_output(n_out, out_channels, k_in, xp, static_cast<std::int64_t>(stride) * in_channels,
+                     weight.data(), k_in, y, out_channels, false, parallel);
+    } else {
+      gemm(n_out, out_channels, k_in, xp, static_cast<std::int64_t>(stride) * in_channels,
+           weight.data(), out_channels, false, y, out_channels, false, parallel);
+    }
   } else {
     const std::int64_t rows = std::max<std::int64_t>(1, workspace_floats() / k_in);
     for (std::int64_t t0 = 0; t0 < n_out; t0 += rows) {
@@ -176,8 +181,13 @@ void Conv1d::valid(const float* xp, std::int64_t n_out, float* y, float* workspa
                       sizeof(float) * in_channels);
         }
       }
-      gemm(nt, out_channels, k_in, workspace, k_in, weight.data(), out_channels, false,
-           y + t0 * out_channels, out_channels, false, parallel);
+      if (weight_by_output) {
+        gemm_by_output(nt, out_channels, k_in, workspace, k_in, weight.data(), k_in,
+                       y + t0 * out_channels, out_channels, false, parallel);
+      } else {
+        gemm(nt, out_channels, k_in, workspace, k_in, weight.data(), out_channels, false,
+             y + t0 * out_channels, out_channels, false, parallel);
+      }
     }
   }
   add_bias(y, n_out, out_channels, bias.data(), parallel);
@@ -232,8 +242,13 @@ void transposed_range(const ConvTranspose1d& conv, const float* x, std::int64_t 
   const std::int64_t rows = conv.tile_rows();
   for (std::int64_t t0 = t_begin; t0 < t_end; t0 += rows) {
     const std::int64_t nt = std::min(rows, t_end - t0);
-    gemm(nt, k_out, conv.in_channels, x + t0 * conv.in_channels, conv.in_channels,
-         conv.weight.data(), k_out, false, tile, k_out, false);
+    if (conv.weight_by_output) {
+      gemm_by_output(nt, k_out, conv.in_channels, x + t0 * conv.in_channels, conv.in_channels,
+                     conv.weight.data(), conv.in_channels, tile, k_out, false);
+    } else {
+      gemm(nt, k_out, conv.in_channels, x + t0 * conv.in_channels, conv.in_channels,
+           conv.weight.data(), k_out, false, tile, k_out, false);
+    }
     for (std::int64_t t = 0; t < nt; ++t) {
       const std::int64_t row0 = (t0 + t) * conv.stride;
       const float* src = tile + t * k_out;

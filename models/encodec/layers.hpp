@@ -48,7 +48,12 @@ struct Conv1d {
   int stride = 1;
   int dilation = 1;
   bool causal = true;
-  Tensor weight;       // [kernel * in, out]: row (j * in + c), column o holds w[o][c][j]
+  // Weight layout. By default [kernel * in, out]: row (j * in + c), column o holds w[o][c][j].
+  // weight_by_output: [out, kernel * in], row o, column (j * in + c) -- each output's weights
+  // contiguous, so a product with few rows streams them as one sequential run per output (the
+  // decoder's layers, which the streaming decoder runs a few frames at a time).
+  bool weight_by_output = false;
+  Tensor weight;
   Tensor bias;         // [out]
   Tensor norm_weight;  // time_group_norm only: GroupNorm(1, out) affine, else empty
   Tensor norm_bias;
@@ -81,8 +86,11 @@ struct ConvTranspose1d {
   int stride = 1;
   bool causal = true;
   double trim_right_ratio = 1.0;
-  Tensor weight;  // [in, kernel * out]: row c, column (j * out + o) holds w[c][o][j]
-  Tensor bias;    // [out]
+  // Weight layout. By default [in, kernel * out]: row c, column (j * out + o) holds w[c][o][j].
+  // weight_by_output: [kernel * out, in], row (j * out + o), column c (see Conv1d).
+  bool weight_by_output = false;
+  Tensor weight;
+  Tensor bias;  // [out]
   Tensor norm_weight;
   Tensor norm_bias;
 

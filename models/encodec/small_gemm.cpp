@@ -136,14 +136,17 @@ void nk_rows(std::int64_t K, const float* X, std::int64_t ldx, const float* B, s
 template <int M>
 void nk_sequential(std::int64_t K, const float* X, std::int64_t ldx, const float* B,
                    std::int64_t ldb, float* Y, std::int64_t ldy, bool accumulate, std::int64_t n) {
-  __m512 acc[4][M];
-  for (int u = 0; u < 4; ++u) {
+  // P partial sums per X row (at most 16 accumulators): enough independent chains to hide the
+  // FMA latency.
+  constexpr int P = M <= 4 ? 4 : 2;
+  __m512 acc[P][M];
+  for (int u = 0; u < P; ++u) {
     for (int m = 0; m < M; ++m) acc[u][m] = _mm512_setzero_ps();
   }
   const float* b = B + n * ldb;
   std::int64_t k = 0;
-  for (; k + 64 <= K; k += 64) {
-    for (int u = 0; u < 4; ++u) {
+  for (; k + 16 * P <= K; k += 16 * P) {
+    for (int u = 0; u < P; ++u) {
       const __m512 w = _mm512_loadu_ps(b + k + 16 * u);
       for (int m = 0; m < M; ++m) {
         acc[u][m] = _mm512_fmadd_ps(w, _mm512_loadu_ps(X + m * ldx + k + 16 * u), acc[u][m]);
@@ -158,8 +161,8 @@ void nk_sequential(std::int64_t K, const float* X, std::int64_t ldx, const float
     }
   }
   for (int m = 0; m < M; ++m) {
-    const __m512 sum =
-        _mm512_add_ps(_mm512_add_ps(acc[0][m], acc[1][m]), _mm512_add_ps(acc[2][m], acc[3][m]));
+    __m512 sum = acc[0][m];
+    for (int u = 1; u < P; ++u) sum = _mm512_add_ps(sum, acc[u][m]);
     const float s = _mm512_reduce_add_ps(sum);
     float& y = Y[m * ldy + n];
     y = accumulate ? y + s : s;

@@ -23,7 +23,9 @@ void small_gemm_kn(std::int64_t M, std::int64_t N, std::int64_t K, const float* 
                    std::int64_t n_begin, std::int64_t n_end);
 
 // Y[M,N] = (accumulate ? Y : 0) + X[M,K] * B^T with B stored [N,K] (each output is the dot
-// product of one B row with one X row). Only the outputs [n_begin, n_end) are computed.
+// product of one B row with one X row). Only the outputs [n_begin, n_end) are computed. Any M:
+// above kSmallRows in register tiles of 4 x 4 outputs (the decoder's later layers, whose small
+// weights stay in cache while tens to hundreds of rows go through them).
 void small_gemm_nk(std::int64_t M, std::int64_t K, const float* X, std::int64_t ldx, const float* B,
                    std::int64_t ldb, float* Y, std::int64_t ldy, bool accumulate,
                    std::int64_t n_begin, std::int64_t n_end);

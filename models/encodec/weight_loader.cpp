@@ -67,7 +67,7 @@ void WeightLoader::load_norm(const std::string& layer, int channels, Tensor& wei
 }
 
 Conv1d WeightLoader::conv1d(const std::string& layer, int in, int out, int kernel, int stride,
-                            int dilation, bool causal) {
+                            int dilation, bool causal, bool by_output) {
   Conv1d conv;
   conv.in_channels = in;
   conv.out_channels = out;
@@ -75,14 +75,19 @@ Conv1d WeightLoader::conv1d(const std::string& layer, int in, int out, int kerne
   conv.stride = stride;
   conv.dilation = dilation;
   conv.causal = causal;
+  conv.weight_by_output = by_output;
   const auto w = conv_weight(layer, {out, in, kernel});
-  // [out, in, k] -> [k * in, out] so that a padded time-major input is the left operand.
-  conv.weight = Tensor(budget_, kBudgetName, {static_cast<std::int64_t>(kernel) * in, out});
+  // [out, in, k] -> [k * in, out] so that a padded time-major input is the left operand, or
+  // (by_output) [out, k * in].
+  const std::int64_t k_in = static_cast<std::int64_t>(kernel) * in;
+  conv.weight = by_output ? Tensor(budget_, kBudgetName, {out, k_in})
+                          : Tensor(budget_, kBudgetName, {k_in, out});
   float* dst = conv.weight.data();
   for (int o = 0; o < out; ++o) {
     for (int c = 0; c < in; ++c) {
       for (int j = 0; j < kernel; ++j) {
-        dst[(static_cast<std::int64_t>(j) * in + c) * out + o] =
+        const std::int64_t col = static_cast<std::int64_t>(j) * in + c;
+        dst[by_output ? o * k_in + col : col * out + o] =
             w[(static_cast<std::int64_t>(o) * in + c) * kernel + j];
       }
     }
@@ -94,7 +99,7 @@ Conv1d WeightLoader::conv1d(const std::string& layer, int in, int out, int kerne
 
 ConvTranspose1d WeightLoader::conv_transpose1d(const std::string& layer, int in, int out,
                                                int kernel, int stride, bool causal,
-                                               double trim_right_ratio) {
+                                               double trim_right_ratio, bool by_output) {
   ConvTranspose1d conv;
   conv.in_channels = in;
   conv.out_channels = out;
@@ -102,14 +107,19 @@ ConvTranspose1d WeightLoader::conv_transpose1d(const std::string& layer, int in,
   conv.stride = stride;
   conv.causal = causal;
   conv.trim_right_ratio = trim_right_ratio;
+  conv.weight_by_output = by_output;
   const auto w = conv_weight(layer, {in, out, kernel});
-  // [in, out, k] -> [in, k * out]: one input step yields `kernel` consecutive output rows.
-  conv.weight = Tensor(budget_, kBudgetName, {in, static_cast<std::int64_t>(kernel) * out});
+  // [in, out, k] -> [in, k * out]: one input step yields `kernel` consecutive output rows; or
+  // (by_output) [k * out, in].
+  const std::int64_t k_out = static_cast<std::int64_t>(kernel) * out;
+  conv.weight = by_output ? Tensor(budget_, kBudgetName, {k_out, in})
+                          : Tensor(budget_, kBudgetName, {in, k_out});
   float* dst = conv.weight.data();
   for (int c = 0; c < in; ++c) {
     for (int o = 0; o < out; ++o) {
       for (int j = 0; j < kernel; ++j) {
-        dst[static_cast<std::int64_t>(c) * kernel * out + static_cast<std::int64_t>(j) * out + o] =
+        const std::int64_t col = static_cast<std::int64_t>(j) * out + o;
+        dst[by_output ? col * in + c : c * k_out + col] =
             w[(static_cast<std::int64_t>(c) * out + o) * kernel + j];
       }
     }

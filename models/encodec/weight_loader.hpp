@@ -24,10 +24,12 @@ class WeightLoader {
 
   // `layer` is the module path without ".conv", e.g. "encoder.layers.0" or
   // "encoder.layers.1.block.1".
+  // by_output: the weight_by_output layout (layers.hpp).
   Conv1d conv1d(const std::string& layer, int in, int out, int kernel, int stride, int dilation,
-                bool causal);
+                bool causal, bool by_output = false);
   ConvTranspose1d conv_transpose1d(const std::string& layer, int in, int out, int kernel,
-                                   int stride, bool causal, double trim_right_ratio);
+                                   int stride, bool causal, double trim_right_ratio,
+                                   bool by_output = false);
   // `layer` e.g. "encoder.layers.13" (tensors under <layer>.lstm).
   Lstm lstm(const std::string& layer, int size, int layers);
   // A tensor with an exact expected shape.
