@@ -143,33 +143,31 @@ void PortAudioBackend::open(const StreamConfig& config) {
   config_ = config;
   if (config.input_channels == 0 && config.output_channels == 0)
     throw BackendError("portaudio backend: no channels requested");
+  // One direction's parameters (nullptr for no channels): the chosen device, checked for enough
+  // channels, non-interleaved float at its low latency.
+  const auto parameters = [](std::uint32_t channels, const std::string& spec,
+                             DeviceDirection direction, PortAudioDevice& device,
+                             PaStreamParameters& p) -> PaStreamParameters* {
+    if (channels == 0) return nullptr;
+    const bool input = direction == DeviceDirection::Input;
+    device = find_portaudio_device(spec, direction);
+    const int available = input ? device.max_input_channels : device.max_output_channels;
+    if (static_cast<int>(channels) > available)
+      throw BackendError("PortAudio device '" + device.name + "' has " + std::to_string(available) +
+                         (input ? " input" : " output") + " channels, not " +
+                         std::to_string(channels));
+    p.device = device.index;
+    p.channelCount = static_cast<int>(channels);
+    p.sampleFormat = paFloat32 | paNonInterleaved;
+    const PaDeviceInfo* info = Pa_GetDeviceInfo(p.device);
+    p.suggestedLatency = input ? info->defaultLowInputLatency : info->defaultLowOutputLatency;
+    return &p;
+  };
   PaStreamParameters in{}, out{};
-  PaStreamParameters* in_ptr = nullptr;
-  PaStreamParameters* out_ptr = nullptr;
-  if (config.input_channels > 0) {
-    input_device_ = find_portaudio_device(options_.input_device, DeviceDirection::Input);
-    if (static_cast<int>(config.input_channels) > input_device_.max_input_channels)
-      throw BackendError("PortAudio device '" + input_device_.name + "' has " +
-                         std::to_string(input_device_.max_input_channels) +
-                         " input channels, not " + std::to_string(config.input_channels));
-    in.device = input_device_.index;
-    in.channelCount = static_cast<int>(config.input_channels);
-    in.sampleFormat = paFloat32 | paNonInterleaved;
-    in.suggestedLatency = Pa_GetDeviceInfo(in.device)->defaultLowInputLatency;
-    in_ptr = &in;
-  }
-  if (config.output_channels > 0) {
-    output_device_ = find_portaudio_device(options_.output_device, DeviceDirection::Output);
-    if (static_cast<int>(config.output_channels) > output_device_.max_output_channels)
-      throw BackendError("PortAudio device '" + output_device_.name + "' has " +
-                         std::to_string(output_device_.max_output_channels) +
-                         " output channels, not " + std::to_string(config.output_channels));
-    out.device = output_device_.index;
-    out.channelCount = static_cast<int>(config.output_channels);
-    out.sampleFormat = paFloat32 | paNonInterleaved;
-    out.suggestedLatency = Pa_GetDeviceInfo(out.device)->defaultLowOutputLatency;
-    out_ptr = &out;
-  }
+  PaStreamParameters* in_ptr = parameters(config.input_channels, options_.input_device,
+                                          DeviceDirection::Input, input_device_, in);
+  PaStreamParameters* out_ptr = parameters(config.output_channels, options_.output_device,
+                                           DeviceDirection::Output, output_device_, out);
   sample_rate_ = config.sample_rate > 0 ? config.sample_rate
                                         : (out_ptr ? output_device_.default_sample_rate
                                                    : input_device_.default_sample_rate);
