@@ -2,6 +2,10 @@
 
 #include "models/htdemucs/dconv.hpp"
 
+// Eigen's AVX-512 headers trip GCC 12's -Wmaybe-uninitialized inside the compiler's own headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Core>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -10,16 +14,26 @@ namespace earshot::htdemucs {
 namespace {
 
 // Mean and unbiased standard deviation (torch's x.std()) of n floats.
+// Mean and unbiased std (torch.std) over n floats: vectorised float sums over blocks,
+// accumulated in double.
 void mean_std(const float* x, std::int64_t n, double& mean, double& std) {
+  constexpr std::int64_t kBlock = 4096;
+  using CArr = Eigen::Map<const Eigen::ArrayXf>;
   double sum = 0.0;
-  for (std::int64_t i = 0; i < n; ++i) sum += x[i];
+  for (std::int64_t i = 0; i < n; i += kBlock) sum += CArr(x + i, std::min(kBlock, n - i)).sum();
   mean = sum / static_cast<double>(n);
+  const auto m = static_cast<float>(mean);
   double var = 0.0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double d = x[i] - mean;
-    var += d * d;
-  }
+  for (std::int64_t i = 0; i < n; i += kBlock)
+    var += (CArr(x + i, std::min(kBlock, n - i)) - m).square().sum();
   std = std::sqrt(var / static_cast<double>(n - 1));
+}
+
+// x = (x - mean) / (1e-5 + std) in float32, as torch evaluates it.
+void normalise(const float* x, std::int64_t n, double mean, double std, float* y) {
+  const auto m = static_cast<float>(mean);
+  const float d = 1e-5f + static_cast<float>(std);
+  Eigen::Map<Eigen::ArrayXf>(y, n) = (Eigen::Map<const Eigen::ArrayXf>(x, n) - m) / d;
 }
 
 ConvGeom enc_conv_geom(const HTDemucsConfig& c, bool freq) {
@@ -259,13 +273,13 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
   tap("z_cac", z, zn);
   double mean = 0, std = 0;
   mean_std(z, zn, mean, std);
-  for (std::int64_t i = 0; i < zn; ++i) z[i] = static_cast<float>((z[i] - mean) / (1e-5 + std));
+  normalise(z, zn, mean, std, z);
   // Time-branch input: the waveform, normalised likewise.
   float* xt = xt_;
   double meant = 0, stdt = 0;
   mean_std(x_mix, C * length_, meant, stdt);
-  for (std::int64_t i = 0; i < C * length_; ++i)
-    xt[i] = static_cast<float>((x_mix[i] - meant) / (1e-5 + stdt));
+  normalise(x_mix, C * length_, meant, stdt, xt);
+  tap("normalise_in", nullptr, 0);
 
   // Encoders.
   Act fin{z, 2 * C, bins, frames_};
@@ -354,8 +368,9 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
   }
 
   // Un-normalise, back to waveforms, and sum the two branches.
-  for (std::int64_t k = 0; k < x.size(); ++k)
-    x.data[k] = static_cast<float>(x.data[k] * std + mean);
+  // In float32, as torch evaluates x * std + mean.
+  Eigen::Map<Eigen::ArrayXf> xa(x.data, x.size());
+  xa = xa * static_cast<float>(std) + static_cast<float>(mean);
   float* fo = freq_out_;
   spec_->inverse(x.data, S * C, fo);
   for (int s = 0; s < S; ++s)
@@ -364,8 +379,10 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
       const float* tf = fo + row * length_;
       const float* tt = xt_run.data + row * length_;
       float* o = out + row * len;
-      for (std::int64_t t = 0; t < len; ++t)
-        o[t] = static_cast<float>(tt[t] * stdt + meant) + tf[t];
+      Eigen::Map<Eigen::ArrayXf>(o, len) =
+          (Eigen::Map<const Eigen::ArrayXf>(tt, len) * static_cast<float>(stdt) +
+           static_cast<float>(meant)) +
+          Eigen::Map<const Eigen::ArrayXf>(tf, len);
     }
   tap("out", out, static_cast<std::int64_t>(S) * C * len);
 }
@@ -378,6 +395,7 @@ std::vector<StageCost> HTDemucs::stage_costs() const {
     return c.dconv_depth * 2.0 * plane * (hidden * ch * 3 + 2.0 * ch * hidden);
   };
   costs.push_back({"z_cac", 0.0});
+  costs.push_back({"normalise_in", 0.0});
   for (int i = 0; i < c.depth; ++i) {
     for (int b = 0; b < 2; ++b) {
       const bool freq = b == 1;
