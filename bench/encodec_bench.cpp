@@ -4,8 +4,13 @@
 //   - EncodecModel::decode (24 kHz: streaming decoder in 64-frame blocks) and ::encode (whole
 //     clip) of 5 s and 10 s with 1 and 2 threads (rt::ThreadTeam): wall time,
 //     process CPU time, best of a few runs; the encodec.cpp scale (2.8 s per 10 s, 2 threads);
-//   - streaming decode one frame (13.3 ms of audio) per push on one core: per-frame latency
-//     p50/p99/max from thread CPU time and from wall time, real-time factor;
+//   - single-core read bandwidth (256 MB on 4 KiB and on 2 MiB pages, and cyclic reads of a
+//     buffer the size of the decoder's weights), measured in this process;
+//   - streaming decode at 1, 2, 4 and 8 frames (13.3 ms of audio each) per push on one core:
+//     per-push latency p50/p99/max from thread CPU time and from wall time, real-time factor,
+//     and the verdict against the aim (RTF < 0.1 on one core);
+//   - per-stage cost of a push at 1 and 2 frames per push (StreamingProfile): thread CPU time,
+//     weight bytes read, GB/s achieved against the bandwidth above, and the bandwidth floor;
 //   - peak memory of the flat paths (block encode, streaming decode) for 10 s and 60 s: process
 //     VmHWM (reset through /proc/self/clear_refs before each run) and the budget's peak;
 //   - a machine reference: the gemm's GFLOP/s on 512^3 in the same process.
