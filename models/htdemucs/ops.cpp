@@ -64,6 +64,18 @@ void linear(const float* x, std::int64_t n, int in, const float* w, const float*
 
 namespace {
 
+#if defined(__AVX512F__)
+// src[0], src[4], ..., src[60]: reads src[0..64).
+__m512 gather_stride4(const float* src) {
+  const __m512i pick = _mm512_set_epi32(28, 24, 20, 16, 12, 8, 4, 0, 28, 24, 20, 16, 12, 8, 4, 0);
+  const __m512i join = _mm512_set_epi32(23, 22, 21, 20, 19, 18, 17, 16, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512 lo = _mm512_permutex2var_ps(_mm512_loadu_ps(src), pick, _mm512_loadu_ps(src + 16));
+  const __m512 hi =
+      _mm512_permutex2var_ps(_mm512_loadu_ps(src + 32), pick, _mm512_loadu_ps(src + 48));
+  return _mm512_permutex2var_ps(lo, join, hi);
+}
+#endif
+
 // im2col of output columns [n0, n0 + cnt) into `cols` (row (ci, i, j), column n - n0), one
 // output row segment at a time so that unit-stride rows are plain copies.
 void im2col(const ConvGeom& g, const Act& in, const Act& out, std::int64_t n0, std::int64_t cnt,
@@ -91,7 +103,17 @@ void im2col(const ConvGeom& g, const Act& in, const Act& out, std::int64_t n0, s
             std::fill(dst + (hi - ow0), dst + (ow1 - ow0), 0.0f);
           } else {
             const float* line = src + ih * in.w;
-            for (std::int64_t ow = ow0; ow < ow1; ++ow) {
+            std::int64_t ow = ow0;
+#if defined(__AVX512F__)
+            if (g.sw == 4) {
+              // Outputs whose 16-wide gather stays inside the row: every 4th input float,
+              // separated from 64 consecutive ones with permutes.
+              for (; ow < ow1 && ow * 4 + shift < 0; ++ow) dst[ow - ow0] = 0.0f;
+              for (; ow + 16 <= ow1 && (ow + 16) * 4 + shift <= in.w; ow += 16)
+                _mm512_storeu_ps(dst + (ow - ow0), gather_stride4(line + ow * 4 + shift));
+            }
+#endif
+            for (; ow < ow1; ++ow) {
               const std::int64_t iw = ow * g.sw + shift;
               dst[ow - ow0] = (iw >= 0 && iw < in.w) ? line[iw] : 0.0f;
             }
