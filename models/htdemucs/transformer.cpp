@@ -156,10 +156,11 @@ void CrossTransformer::attention(const AttentionW& w, const float* q_in, std::in
   linear(kv_in, nk, D, in_w + 2 * static_cast<std::int64_t>(D) * D, in_b + 2 * D, D, V, wk);
   // torch scales the queries by 1/sqrt(head_dim) before the product.
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  // Each worker owns a range of query rows and works through it in blocks of kQueryBlock
-  // rows, so that a block's scores (kQueryBlock x nk) stay in cache from the product through
-  // the softmax to the product with V.
-  wk.run(nq, kQueryBlock, [&](std::int64_t r0, std::int64_t r1, int worker) {
+  // Each worker owns a range of query rows (split in multiples of 8, the score kernel's row
+  // tile, so the halves are even; every row's result is independent of the split) and works
+  // through it in blocks of kQueryBlock rows, so that a block's scores (kQueryBlock x nk) stay
+  // in cache from the product through the softmax to the product with V.
+  wk.run(nq, 8, [&](std::int64_t r0, std::int64_t r1, int worker) {
     float* s = S + worker * kQueryBlock * (nmax_ + 1);
     float* inv_sum = s + kQueryBlock * nmax_;
     for (std::int64_t b0 = r0; b0 < r1; b0 += kQueryBlock) {
