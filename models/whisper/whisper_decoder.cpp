@@ -96,7 +96,7 @@ void WhisperDecoder::set_audio(const float* audio_features, int n_audio_ctx) {
   const int d = c.d_model, heads = c.decoder_heads, hd = c.decoder_head_dim();
   for (int i = 0; i < c.decoder_layers; ++i) {
     const auto& a = model_.weights.decoder_layers[static_cast<std::size_t>(i)].cross_attn;
-    linear(audio_features, n_audio_ctx, a.k.w, nullptr, staging, ws + L.scratch, parallel_);
+    linear(audio_features, n_audio_ctx, a.k.w, nullptr, staging, ws + L.scratch, parallel_, gemm_);
     parallel_for(parallel_, heads, 1, [&](int h0, int h1, int) {
       for (int h = h0; h < h1; ++h)
         if (cross_kv_ == CrossKvPrecision::kF16)
@@ -105,7 +105,8 @@ void WhisperDecoder::set_audio(const float* audio_features, int n_audio_ctx) {
         else
           pack_head_keys(staging, n_audio_ctx, d, h, hd, cross_k(i, h));
     });
-    linear(audio_features, n_audio_ctx, a.v.w, a.v.bias(), staging, ws + L.scratch, parallel_);
+    linear(audio_features, n_audio_ctx, a.v.w, a.v.bias(), staging, ws + L.scratch, parallel_,
+           gemm_);
     parallel_for(parallel_, heads, 1, [&](int h0, int h1, int) {
       for (int h = h0; h < h1; ++h)
         if (cross_kv_ == CrossKvPrecision::kF16)
@@ -203,9 +204,11 @@ const float* WhisperDecoder::forward_batched(const int* seqs, int rows) {
     // Causal self-attention: append this call's K/V to each sequence's cache, then attend
     // over the cache (run by run: consecutive rows of one sequence share one block).
     layer_norm(x, rows, d, layer.self_ln, h);
-    linear(h, rows, layer.self_attn.q.w, layer.self_attn.q.bias(), ws + L.q, scratch, parallel_);
-    linear(h, rows, layer.self_attn.k.w, nullptr, ws + L.k, scratch, parallel_);
-    linear(h, rows, layer.self_attn.v.w, layer.self_attn.v.bias(), ws + L.v, scratch, parallel_);
+    linear(h, rows, layer.self_attn.q.w, layer.self_attn.q.bias(), ws + L.q, scratch, parallel_,
+           gemm_);
+    linear(h, rows, layer.self_attn.k.w, nullptr, ws + L.k, scratch, parallel_, gemm_);
+    linear(h, rows, layer.self_attn.v.w, layer.self_attn.v.bias(), ws + L.v, scratch, parallel_,
+           gemm_);
     for (int r = 0; r < rows; ++r) {
       const int slot = slot_of_[static_cast<std::size_t>(seqs[r])];
       const std::size_t pos = static_cast<std::size_t>(positions_[static_cast<std::size_t>(r)]);
@@ -224,18 +227,19 @@ const float* WhisperDecoder::forward_batched(const int* seqs, int rows) {
       const std::size_t off = static_cast<std::size_t>(r0) * d;
       multi_head_attention(ws + L.q + off, r1 - r0, self_k(li, slot), self_v(li, slot), n_key, d,
                            c.decoder_heads, c.decoder_head_dim(), first, ws + L.scores,
-                           ws + L.attn + off, parallel_);
+                           ws + L.attn + off, parallel_, gemm_);
       r0 = r1;
     }
     clock.mark(DecodeStage::kSelfAttention);
     linear(ws + L.attn, rows, layer.self_attn.out.w, layer.self_attn.out.bias(), ws + L.proj,
-           scratch, parallel_);
+           scratch, parallel_, gemm_);
     add_inplace(x, ws + L.proj, rd);
     clock.mark(DecodeStage::kSelfProjections);
 
     // Cross-attention over the audio features (K/V precomputed by set_audio).
     layer_norm(x, rows, d, layer.cross_ln, h);
-    linear(h, rows, layer.cross_attn.q.w, layer.cross_attn.q.bias(), ws + L.q, scratch, parallel_);
+    linear(h, rows, layer.cross_attn.q.w, layer.cross_attn.q.bias(), ws + L.q, scratch, parallel_,
+           gemm_);
     clock.mark(DecodeStage::kCrossProjections);
     parallel_for(parallel_, heads, 1, [&](int h0, int h1, int worker) {
       float* scores =
@@ -246,15 +250,15 @@ const float* WhisperDecoder::forward_batched(const int* seqs, int rows) {
     });
     clock.mark(DecodeStage::kCrossAttention);
     linear(ws + L.attn, rows, layer.cross_attn.out.w, layer.cross_attn.out.bias(), ws + L.proj,
-           scratch, parallel_);
+           scratch, parallel_, gemm_);
     add_inplace(x, ws + L.proj, rd);
     clock.mark(DecodeStage::kCrossProjections);
 
     // MLP.
     layer_norm(x, rows, d, layer.mlp_ln, h);
-    linear(h, rows, layer.fc1.w, layer.fc1.bias(), ws + L.mlp, scratch, parallel_);
+    linear(h, rows, layer.fc1.w, layer.fc1.bias(), ws + L.mlp, scratch, parallel_, gemm_);
     gelu_inplace(ws + L.mlp, rows, c.decoder_ffn, parallel_);
-    linear(ws + L.mlp, rows, layer.fc2.w, layer.fc2.bias(), ws + L.proj, scratch, parallel_);
+    linear(ws + L.mlp, rows, layer.fc2.w, layer.fc2.bias(), ws + L.proj, scratch, parallel_, gemm_);
     add_inplace(x, ws + L.proj, rd);
     clock.mark(DecodeStage::kMlp);
   }
@@ -271,7 +275,7 @@ void WhisperDecoder::logits(const float* hidden, int rows, float* out) {
   const Layout& L = *layout_;
   DecodeStageClock clock(profile_);
   linear(hidden, rows, model_.weights.output_projection(), nullptr, out,
-         workspace_.as<float>().data() + L.scratch, parallel_);
+         workspace_.as<float>().data() + L.scratch, parallel_, gemm_);
   clock.mark(DecodeStage::kLogits);
 }
 

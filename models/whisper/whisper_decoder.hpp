@@ -74,6 +74,12 @@ class WhisperDecoder {
   // Sequence i continues from what sequence source[i] held (beam search bookkeeping).
   void rearrange(const int* source, int n);
 
+  // Per-worker GEMM workspaces (parallel_size(parallel) of them; not owned, e.g. the encoder's
+  // on the same threads, see WhisperEncoder::gemm_workspaces): with them set_audio() and
+  // forward() of many rows make no heap call at any audio context. nullptr: Eigen's own
+  // buffers (which take heap blocks for large products).
+  void set_gemm_workspaces(GemmWorkspace* workspaces) { gemm_ = workspaces; }
+
   // Benchmarks: while set (not owned), forward() and logits() add their stage times to it.
   void set_profile(DecodeProfile* profile) { profile_ = profile; }
 
@@ -108,6 +114,7 @@ class WhisperDecoder {
   std::vector<char> claimed_;
   int audio_ctx_ = 0;  // positions of the current audio window; 0 until set_audio()
   DecodeProfile* profile_ = nullptr;
+  GemmWorkspace* gemm_ = nullptr;
 };
 
 }  // namespace earshot::models::whisper

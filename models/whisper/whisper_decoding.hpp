@@ -68,6 +68,8 @@ class WhisperDecoding {
                   Parallel* parallel = nullptr, CrossKvPrecision cross_kv = CrossKvPrecision::kF16);
 
   void set_text_decoder(TextDecoder decoder) { text_decoder_ = std::move(decoder); }
+  // See WhisperDecoder::set_gemm_workspaces (e.g. the encoder's, on the same threads).
+  void set_gemm_workspaces(GemmWorkspace* workspaces) { decoder_.set_gemm_workspaces(workspaces); }
   const WhisperModel& model() const { return model_; }
 
   // Cross-attention K/V for this window's audio features [n_audio_ctx, d]; a reduced context

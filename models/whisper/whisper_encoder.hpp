@@ -29,6 +29,11 @@ class WhisperEncoder {
   // out: [n_frames / 2, d_model]. Throws std::invalid_argument on a shape mismatch.
   void forward(const float* mel, int n_mels, int n_frames, float* out);
 
+  // The per-worker GEMM workspaces (one per worker of the Parallel given at construction), for
+  // a decoder that runs on the same threads between encoder passes to pack into as well
+  // (WhisperDecoding::set_gemm_workspaces) instead of reserving its own 12 MB per worker.
+  GemmWorkspace* gemm_workspaces() { return gemm_.data(); }
+
  private:
   struct Layout;
   const WhisperModel& model_;

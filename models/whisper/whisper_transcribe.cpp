@@ -45,7 +45,11 @@ WhisperTranscriber::WhisperTranscriber(const WhisperModel& model, rt::MemoryBudg
           static_cast<std::size_t>(model.config.n_mels) * model.config.n_mel_frames())),
       features_(budget.reserve_array<float>(
           "whisper audio features",
-          static_cast<std::size_t>(model.config.n_audio_ctx) * model.config.d_model)) {}
+          static_cast<std::size_t>(model.config.n_audio_ctx) * model.config.d_model)) {
+  // Encoder and decoder take turns on the same threads: the decoder's large products
+  // (set_audio's K/V projections, prompts) pack into the encoder's GEMM workspaces.
+  decoding_.set_gemm_workspaces(encoder_.gemm_workspaces());
+}
 
 std::vector<rt::PlanItem> WhisperTranscriber::plan(const WhisperConfig& c, int max_group,
                                                    int workers) {

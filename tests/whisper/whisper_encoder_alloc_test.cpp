@@ -3,6 +3,7 @@
 // Eigen's heap blocks. Counted at malloc itself (Eigen allocates with malloc, not operator new),
 // by interposing malloc and friends in this test executable, or under AddressSanitizer (which
 // owns malloc) with its allocation hooks.
+#include "models/whisper/whisper_decoder.hpp"
 #include "models/whisper/whisper_encoder.hpp"
 #include "tests/whisper/whisper_test_util.hpp"
 
@@ -137,6 +138,44 @@ TEST(WhisperEncoderHeap, RealTinyWidthFullContextPassMakesNoHeapCalls) {
     mel[i] = static_cast<float>((i * 7919) % 200) / 100.0f - 1.0f;
   check_full_context_pass(*model, mel, "tiny width", 2);
   check_full_context_pass(*model, mel, "tiny width", 1);
+}
+
+// The decoder's set_audio (K/V projections of 1500 positions) and a 16-token prompt pack into
+// the encoder's GEMM workspaces: zero heap calls at the real tiny width.
+TEST(WhisperEncoderHeap, DecoderSetAudioAndPromptWithEncoderWorkspacesMakeNoHeapCalls) {
+  WhisperConfig c;
+  c.n_mels = 80;
+  c.n_vocab = 51865;
+  c.n_audio_ctx = 1500;
+  c.n_text_ctx = 448;
+  c.d_model = 384;
+  c.encoder_layers = c.decoder_layers = 1;
+  c.encoder_heads = c.decoder_heads = 6;
+  c.encoder_ffn = c.decoder_ffn = 4 * c.d_model;
+  c.source = "tiny width, 1 layer";
+  rt::MemoryBudget budget(768u << 20);
+  auto model = WhisperModel::random(c, budget, true, 3);
+  ThreadTeam team(2);
+  WhisperEncoder encoder(*model, budget, &team);
+  WhisperDecoder decoder(*model, budget, 1, &team);
+  decoder.set_gemm_workspaces(encoder.gemm_workspaces());
+  std::vector<float> features(static_cast<std::size_t>(c.n_audio_ctx) * c.d_model);
+  for (std::size_t i = 0; i < features.size(); ++i)
+    features[i] = static_cast<float>((i * 7919) % 200) / 100.0f - 1.0f;
+  std::vector<int> prompt(16);
+  for (int i = 0; i < 16; ++i) prompt[static_cast<std::size_t>(i)] = 1000 + 37 * i;
+  std::vector<float> logits(static_cast<std::size_t>(c.n_vocab));
+  auto pass = [&] {
+    decoder.set_audio(features.data());
+    const float* h = decoder.forward(0, prompt.data(), 16);
+    decoder.logits(h + 15 * c.d_model, 1, logits.data());
+  };
+  pass();  // warm-up
+  const long before = g_mallocs.load();
+  pass();
+  const long calls = g_mallocs.load() - before;
+  std::printf("[tiny width] decoder set_audio + 16-token prompt: %ld heap calls\n", calls);
+  EXPECT_EQ(calls, 0);
 }
 
 }  // namespace
