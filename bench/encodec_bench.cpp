@@ -20,9 +20,9 @@
 #include "models/encodec/block_encoder.hpp"
 #include "models/encodec/encodec_model.hpp"
 #include "models/encodec/gemm.hpp"
-#include "models/encodec/huge_pages.hpp"
 #include "models/encodec/parameter_list.hpp"
 #include "models/encodec/streaming_decoder.hpp"
+#include "rt/huge_pages.hpp"
 #include "rt/thread_team.hpp"
 
 #include <nlohmann/json.hpp>
@@ -189,16 +189,15 @@ double gemm_gflops() {
 
 // Single-core read bandwidth: sums a buffer of `bytes` `reps` times (after one warm-up pass),
 // thread CPU time, every float loaded (AVX-512 where built for it). `huge`: the buffer is on
-// 2 MiB pages like the model's weights (huge_pages.hpp). Cyclic reads of a buffer smaller than
+// 2 MiB pages like the model's weights (rt/huge_pages.hpp). Cyclic reads of a buffer smaller than
 // the L3 partly hit it.
 double read_bandwidth_gbs(std::size_t bytes, int reps, bool huge) {
   constexpr std::size_t kAlign = std::size_t{2} << 20;
   const std::size_t n = bytes / sizeof(float) / 64 * 64;
   const std::size_t alloc = (n * sizeof(float) + kAlign - 1) / kAlign * kAlign;
   float* buf = static_cast<float*>(std::aligned_alloc(kAlign, alloc));
-  if (huge) prefer_huge_pages(buf, alloc);  // before the first touch: faults in 2 MiB pages
+  if (huge) rt::advise_huge_pages(buf, alloc);  // before the first touch: 2 MiB pages
   std::fill(buf, buf + n, 1.0f);
-  if (huge) prefer_huge_pages(buf, alloc);
   auto pass = [&] {
 #ifdef __AVX512F__
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
@@ -224,6 +223,30 @@ double read_bandwidth_gbs(std::size_t bytes, int reps, bool huge) {
   const double t = now_s(CLOCK_THREAD_CPUTIME_ID) - c0;
   std::free(buf);
   return static_cast<double>(n) * sizeof(float) * reps / t * 1e-9;
+}
+
+// Bytes of the decoder's weight matrices on 2 MiB pages (the budget advises reservations of
+// 2 MiB and more as huge pages; rt/huge_pages.hpp).
+std::size_t decoder_huge_page_bytes(const SeanetDecoder& dec) {
+  std::size_t bytes = 0;
+  auto count = [&](const models::Tensor& t) {
+    if (!t.empty()) bytes += rt::huge_page_bytes_in(t.data(), t.bytes());
+  };
+  count(dec.first.weight);
+  for (int l = 0; l < dec.lstm.layers; ++l) {
+    count(dec.lstm.w_ih[l]);
+    count(dec.lstm.w_hh[l]);
+  }
+  for (const auto& stage : dec.stages) {
+    count(stage.up.weight);
+    for (const auto& b : stage.blocks) {
+      count(b.conv1.weight);
+      count(b.conv2.weight);
+      count(b.shortcut.weight);
+    }
+  }
+  count(dec.last.weight);
+  return bytes;
 }
 
 }  // namespace
@@ -254,8 +277,8 @@ int main(int argc, char** argv) {
     std::filesystem::remove(path);
   }
   const double weights_mb = static_cast<double>(budget.peak()) / (1 << 20);
-  std::printf("weights %.1f MB (budget), %.1f MB of them on 2 MiB pages\n\n", weights_mb,
-              static_cast<double>(model.huge_page_bytes()) / (1 << 20));
+  std::printf("weights %.1f MB (budget); decoder weights on 2 MiB pages: %.1f MB\n\n", weights_mb,
+              static_cast<double>(decoder_huge_page_bytes(model.decoder())) / (1 << 20));
   rt::ThreadTeam team(2);
 
   // ---- offline decode / encode ----
@@ -307,7 +330,8 @@ int main(int argc, char** argv) {
       for (const auto& st : prof.stages) decoder_bytes += st.push_bytes + st.frame_bytes;
     }
     (void)dec;
-    const bool huge = model.huge_page_bytes() > 0;  // measure the kind of pages the weights use
+    // Measure on the kind of pages the weights use.
+    const bool huge = decoder_huge_page_bytes(model.decoder()) > 0;
     const double bw_dram_4k = read_bandwidth_gbs(256ull << 20, 2, false);
     const double bw_dram = read_bandwidth_gbs(256ull << 20, 2, true);
     const double bw_set = read_bandwidth_gbs(static_cast<std::size_t>(decoder_bytes), 16, huge);

@@ -1,7 +1,6 @@
 #include "models/encodec/encodec_model.hpp"
 
 #include "models/encodec/chunked_decode.hpp"
-#include "models/encodec/huge_pages.hpp"
 #include "models/encodec/streaming_decoder.hpp"
 
 #include <algorithm>
@@ -25,43 +24,7 @@ EncodecModel EncodecModel::load(const EncodecConfig& config, const models::Safet
   model.encoder_ = SeanetEncoder::load(loader, config);
   model.quantizer_ = ResidualVectorQuantizer::load(loader, config);
   model.decoder_ = SeanetDecoder::load(loader, config);
-  model.huge_page_bytes_ = model.back_weights_with_huge_pages();
   return model;
-}
-
-// The large weight matrices (decoder first, as streaming reads it per push; then the encoder).
-std::size_t EncodecModel::back_weights_with_huge_pages() {
-  std::size_t backed = 0;
-  auto advise = [&](const Tensor& t) {
-    if (!t.empty()) backed += prefer_huge_pages(t.data(), t.bytes());
-  };
-  auto conv = [&](const Conv1d& c) { advise(c.weight); };
-  auto lstm = [&](const Lstm& l) {
-    for (int i = 0; i < l.layers; ++i) {
-      advise(l.w_ih[i]);
-      advise(l.w_hh[i]);
-    }
-  };
-  auto block = [&](const ResidualBlock& b) {
-    conv(b.conv1);
-    conv(b.conv2);
-    if (b.has_shortcut) conv(b.shortcut);
-  };
-  conv(decoder_.first);
-  lstm(decoder_.lstm);
-  for (const auto& stage : decoder_.stages) {
-    advise(stage.up.weight);
-    for (const auto& b : stage.blocks) block(b);
-  }
-  conv(decoder_.last);
-  conv(encoder_.first);
-  for (const auto& stage : encoder_.stages) {
-    for (const auto& b : stage.blocks) block(b);
-    conv(stage.down);
-  }
-  lstm(encoder_.lstm);
-  conv(encoder_.last);
-  return backed;
 }
 
 std::vector<EncodecModel::Span> EncodecModel::chunk_spans(std::int64_t length) const {

@@ -40,8 +40,6 @@ class EncodecModel {
   const SeanetEncoder& encoder() const { return encoder_; }
   const SeanetDecoder& decoder() const { return decoder_; }
   const ResidualVectorQuantizer& quantizer() const { return quantizer_; }
-  // Weight bytes backed by 2 MiB pages (huge_pages.hpp; 0 where the kernel refused).
-  std::size_t huge_page_bytes() const { return huge_page_bytes_; }
 
   // Chunk offsets over an input of `length` samples: range(0, length, stride), each chunk
   // min(chunk_length, length - offset) long (the whole input when the model does not chunk).
@@ -71,13 +69,11 @@ class EncodecModel {
 
  private:
   std::vector<float> decode_streaming(const EncodedAudio& encoded, rt::Parallel* parallel) const;
-  std::size_t back_weights_with_huge_pages();
 
   EncodecConfig config_;
   SeanetEncoder encoder_;
   ResidualVectorQuantizer quantizer_;
   SeanetDecoder decoder_;
-  std::size_t huge_page_bytes_ = 0;
 };
 
 }  // namespace earshot::encodec
