@@ -22,6 +22,8 @@
 //   ctx      mean encoder positions per pass (1500 = 30 s)
 //   mel_ms, enc_ms, dec_ms  mean per pass; vad: not in this loop (see vad_bench: ~0.03 ms per
 //            32 ms window, i.e. about 1 ms per second of audio)
+// At the end a summary table gives, per model and context, the RTF with 2 threads (wall clock)
+// next to the RTF of 1 thread (node-thread CPU time), with the load average they ran under.
 // BM_CaptionPass: one pass over a window of a given length (2, 5, 9 s): where the time goes,
 // auto vs full context (the time includes preparing the node; the ms columns are the pass's).
 #include "models/whisper/parallel.hpp"
@@ -35,7 +37,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -97,6 +104,23 @@ cap::CaptionOptions options(int audio_ctx, int max_tokens) {
 
 const char* ctx_name(int audio_ctx) {
   return audio_ctx == cap::CaptionOptions::kAudioCtxFull ? "full ctx" : "auto ctx";
+}
+
+std::string load_average() {
+  std::ifstream f("/proc/loadavg");
+  std::string one;
+  f >> one;
+  return one;
+}
+
+// BM_CaptionLive results for the summary: (base, audio ctx, threads) -> RTF, lag, load.
+struct LiveResult {
+  double rtf = 0.0, lag = 0.0, p95 = 0.0;
+  std::string load;
+};
+std::map<std::tuple<int, int, int>, LiveResult>& live_results() {
+  static std::map<std::tuple<int, int, int>, LiveResult> results;
+  return results;
 }
 
 double thread_cpu() {
@@ -162,6 +186,9 @@ void BM_CaptionLive(benchmark::State& state) {
   state.counters["mel_ms"] = 1000.0 * st.mel_seconds / passes;
   state.counters["enc_ms"] = 1000.0 * st.encoder_seconds / passes;
   state.counters["dec_ms"] = 1000.0 * st.decode_seconds / passes;
+  live_results()[{base ? 1 : 0, audio_ctx, threads}] = {
+      busy / (seconds * iters), worker_free - seconds, cap::percentile(latencies, 95),
+      load_average()};
 }
 BENCHMARK(BM_CaptionLive)
     ->ArgNames({"base", "ctx", "threads", "cpuclock"})
@@ -219,6 +246,34 @@ BENCHMARK(BM_CaptionPass)
     ->Iterations(2)
     ->UseRealTime();
 
+void print_live_summary() {
+  if (live_results().empty()) return;
+  std::printf(
+      "\nLive captioning, 20 s in 1 s steps, 32 tokens/pass (RTF < 1 keeps up; issue: tiny < "
+      "0.5)\n");
+  std::printf("  %-5s %-9s %22s %22s\n", "model", "context", "RTF 2 threads (wall)",
+              "RTF 1 thread (CPU)");
+  for (int base : {0, 1})
+    for (int ctx : {-1, 0}) {
+      auto cell = [&](int threads) {
+        const auto it = live_results().find({base, ctx, threads});
+        if (it == live_results().end()) return std::string("-");
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.2f (load %s)", it->second.rtf, it->second.load.c_str());
+        return std::string(buf);
+      };
+      std::printf("  %-5s %-9s %22s %22s\n", base ? "base" : "tiny", ctx_name(ctx), cell(2).c_str(),
+                  cell(1).c_str());
+    }
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  print_live_summary();
+  return 0;
+}
