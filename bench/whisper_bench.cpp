@@ -240,7 +240,8 @@ void BM_WhisperDecodeToken(benchmark::State& state) {
   }
   decoder.set_profile(nullptr);
   // Bytes one token reads: every decoder matrix except the cross K/V projections (F16), the
-  // output projection E (F16), the cross K/V of the window and the self K/V cache (F32).
+  // output projection E (F16), the cross K/V of the window (F16 by default, F32 for the "32"
+  // cases) and the self K/V cache (F32).
   const double d = c.d_model, f = c.decoder_ffn, L = c.decoder_layers;
   StageReport report;
   report.key = std::string(c.source) + "/" + std::to_string(threads) + "/" +
