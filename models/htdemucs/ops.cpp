@@ -439,14 +439,6 @@ void glu_scaled_add(const Act& z, const float* scale, const Act& y, Workers& wor
   });
 }
 
-void softmax_rows(float* x, std::int64_t rows, std::int64_t cols) {
-  for (std::int64_t r = 0; r < rows; ++r) {
-    Eigen::Map<Eigen::ArrayXf> row(x + r * cols, cols);
-    row = (row - row.maxCoeff()).exp();
-    row *= 1.0f / row.sum();
-  }
-}
-
 void layer_norm_rows(const float* x, std::int64_t n, int d, const float* gamma, const float* beta,
                      float eps, float* y) {
   for (std::int64_t r = 0; r < n; ++r) {

@@ -94,10 +94,9 @@ void gelu_inplace(float* x, std::int64_t n, Workers& workers);
 // GLU over channels: out[c] = in[c] * sigmoid(in[c + C]) for c < C, with in having 2C channels.
 void glu_channels(const Act& in, const Act& out, Workers& workers);
 // y[c] += scale[c] * a[c] * sigmoid(gate[c]) with a = z[c], gate = z[c + C] (DConv's GLU +
-// LayerScale + residual), over y's channels.
+// LayerScale + residual), over y's channels. The model runs the fused dconv_layer
+// (dconv.hpp); this unfused form is its test reference.
 void glu_scaled_add(const Act& z, const float* scale, const Act& y, Workers& workers);
-// Row-wise softmax of a [rows, cols] row-major matrix, in place.
-void softmax_rows(float* x, std::int64_t rows, std::int64_t cols);
 
 // Y[N, out] = X[N, in] * W^T + bias, W is torch's Linear weight [out, in]; rows split across
 // the workers.
