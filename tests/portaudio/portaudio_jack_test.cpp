@@ -70,7 +70,8 @@ TEST(PortAudioThroughJack, CodecPlayDeliversTheOfflineDecode) {
   CodeFifo fifo;
   ASSERT_TRUE(fifo.ok());
   Subprocess run({earshot_binary(), "codec", "play", "--model", codec::test::model_dir().string(),
-                  "--codes", fifo.path(), "--channels", "1", "--buffer-ms", "300"});
+                  "--codes", fifo.path(), "--channels", "1", "--buffer-ms",
+                  "2000"});  // 2 s ahead: a loaded machine never runs dry
 
   TestJackClient recorder("pa-recorder", TestJackClient::Role::Recorder, {},
                           ref.audio.size() + 2 * 24000);
@@ -86,6 +87,7 @@ TEST(PortAudioThroughJack, CodecPlayDeliversTheOfflineDecode) {
   ASSERT_TRUE(wait_for([&] { return recorder.done(); }, 30));
 
   const std::string err = run.err();
+  std::printf("%s", err.c_str());
   EXPECT_NE(err.find("PortAudio device 'system' at 24000 Hz, 1 channel(s)"), std::string::npos)
       << err;
   EXPECT_NE(err.find("313 frames"), std::string::npos) << err;
