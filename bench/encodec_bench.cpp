@@ -230,7 +230,8 @@ double read_bandwidth_gbs(std::size_t bytes, int reps, bool huge) {
 std::size_t decoder_huge_page_bytes(const SeanetDecoder& dec) {
   std::size_t bytes = 0;
   auto count = [&](const models::Tensor& t) {
-    if (!t.empty()) bytes += rt::huge_page_bytes_in(t.data(), t.bytes());
+    // (Clamped: the count comes from the mapping's pages, which may extend past the tensor.)
+    if (!t.empty()) bytes += std::min(rt::huge_page_bytes_in(t.data(), t.bytes()), t.bytes());
   };
   count(dec.first.weight);
   for (int l = 0; l < dec.lstm.layers; ++l) {

@@ -69,6 +69,7 @@ class EncodecModel {
 
  private:
   std::vector<float> decode_streaming(const EncodedAudio& encoded, rt::Parallel* parallel) const;
+  void decoder_on_huge_pages();
 
   EncodecConfig config_;
   SeanetEncoder encoder_;
