@@ -91,6 +91,9 @@ void CaptionNode::prepare(rt::MemoryBudget& budget, ww::Parallel* parallel) {
                                           static_cast<std::size_t>(c.n_audio_ctx) * c.d_model);
   encoder_.emplace(model_, budget, parallel);
   decoding_.emplace(model_, budget, 1, parallel);
+  // set_audio() packs the cross-attention K/V products into the encoder's GEMM workspaces (the
+  // same threads, taking turns), so a full 30 s context pass allocates nothing either.
+  decoding_->set_gemm_workspaces(encoder_->gemm_workspaces());
   if (vad_weights_ != nullptr) vad_.emplace(*vad_weights_, budget, options_.vad);
   log_mel_ = std::make_unique<dsp::WhisperLogMel>(static_cast<std::size_t>(c.n_mels),
                                                   kWindowSamples, budget);

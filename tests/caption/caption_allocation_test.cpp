@@ -5,12 +5,12 @@
 // (through the sanitizer's hooks under ASan). Single-threaded on purpose: a thread team's
 // workers are not marked, and the point is to see every call of a pass.
 //
-// With the reduced (default) context the whole pass makes zero heap calls. With the full 30 s
-// context the Whisper kernels (models/whisper, not the caption node's) still call malloc in
-// an Eigen product at 1500 positions, which operator-new counting (whisper_allocation_test)
-// cannot see. So every measured pass is also replayed outside the node, with the same shapes,
-// features and decoding options, and the node's count must equal the replay's exactly: the
-// node adds zero in every mode, and the auto modes must be zero outright.
+// Every mode, the full 30 s context included, makes zero heap calls outright. Every measured
+// pass is also replayed outside the node with the same shapes, features and decoding options:
+// the replay must decode the same tokens, and its count (the Whisper kernels' own) must equal
+// the node's, so a regression shows whether the node or the kernels allocated. (The fixture's
+// model is narrow; at the real widths the Whisper kernels' own zero is tested in
+// tests/whisper/whisper_encoder_alloc_test.cpp, including set_audio through shared workspaces.)
 #include "caption_test_support.hpp"
 #include "models/vad/silero_weights.hpp"
 #include "models/whisper/whisper_decoding.hpp"
@@ -40,7 +40,6 @@ struct Case {
   const char* name;
   int audio_ctx;
   bool vad;
-  bool zero;  // the whole pass, kernels included, makes no heap call
 };
 
 class CaptionAllocation : public ::testing::TestWithParam<Case> {};
@@ -73,6 +72,7 @@ TEST_P(CaptionAllocation, SteadyStatePassesMakeNoHeapCalls) {
   // The replay: the same Whisper calls as the node's last pass, outside it.
   ww::WhisperEncoder encoder(*model, budget);
   ww::WhisperDecoding decoding(*model, budget, 1);
+  decoding.set_gemm_workspaces(encoder.gemm_workspaces());
   const int n_mels = model->config.n_mels;
   std::vector<float> mel(static_cast<std::size_t>(n_mels) * 3000, 0.0f);
   std::vector<float> features(static_cast<std::size_t>(1500) * model->config.d_model);
@@ -123,18 +123,15 @@ TEST_P(CaptionAllocation, SteadyStatePassesMakeNoHeapCalls) {
       static_cast<unsigned long long>(kernel_calls), first);
   EXPECT_GE(passes, 4u) << "the measured steps ran Whisper";
   EXPECT_EQ(node_calls, kernel_calls) << "the caption node made heap calls of its own";
-  if (GetParam().zero) {
-    EXPECT_EQ(node_calls, 0u) << "first: " << first;
-  }
+  EXPECT_EQ(node_calls, 0u) << "first: " << first;
   EXPECT_FALSE(c.committed.empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Modes, CaptionAllocation,
-    ::testing::Values(Case{"auto", CaptionOptions::kAudioCtxAuto, false, true},
-                      Case{"full", CaptionOptions::kAudioCtxFull, false, false},
-                      Case{"auto_vad", CaptionOptions::kAudioCtxAuto, true, true}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Modes, CaptionAllocation,
+                         ::testing::Values(Case{"auto", CaptionOptions::kAudioCtxAuto, false},
+                                           Case{"full", CaptionOptions::kAudioCtxFull, false},
+                                           Case{"auto_vad", CaptionOptions::kAudioCtxAuto, true}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace earshot::nodes::caption
