@@ -2,10 +2,10 @@
 // first one make no heap allocation (every workspace, Eigen's GEMM packing included, comes from
 // the memory budget at construction).
 //
-// Allocations are counted by interposing malloc and friends in this test executable, or,
-// under AddressSanitizer (which owns malloc), with its allocation hooks.
+// Allocations are counted at malloc, process-wide (tests/heap_counter.hpp).
 #include "models/htdemucs/separator.hpp"
 #include "rt/thread_team.hpp"
+#include "tests/heap_counter.hpp"
 #include "tests/htdemucs/htdemucs_test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -14,74 +14,15 @@
 #include <cstddef>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define EARSHOT_HTD_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EARSHOT_HTD_ASAN 1
-#endif
-#endif
-
-namespace {
-std::atomic<long> g_allocations{0};
-}
-
-#if defined(EARSHOT_HTD_ASAN)
-// Declared here: GCC does not ship <sanitizer/allocator_interface.h>.
-extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*,
-                                                                             std::size_t),
-                                                         void (*free_hook)(const volatile void*));
-namespace {
-void count_malloc(const volatile void*, std::size_t) {
-  g_allocations.fetch_add(1);
-}
-void ignore_free(const volatile void*) {}
-const int g_hooks_installed = __sanitizer_install_malloc_and_free_hooks(count_malloc, ignore_free);
-}  // namespace
-#else
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-
-void* malloc(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(n);
-}
-void* calloc(std::size_t a, std::size_t b) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_calloc(a, b);
-}
-void* realloc(void* p, std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_realloc(p, n);
-}
-void* memalign(std::size_t align, std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_memalign(align, n);
-}
-void* aligned_alloc(std::size_t align, std::size_t n) {
-  return memalign(align, n);
-}
-int posix_memalign(void** out, std::size_t align, std::size_t n) {
-  void* p = memalign(align, n);
-  if (p == nullptr) return 12;  // ENOMEM
-  *out = p;
-  return 0;
-}
-}
-#endif
-
 namespace earshot::htdemucs {
 namespace {
 
 TEST(HTDemucsNoAlloc, CounterSeesAllocations) {
   // The counter itself works (otherwise the tests below would prove nothing).
-  const long before = g_allocations.load();
+  const long before = earshot::test::heap_allocations();
   auto* v = new std::vector<float>(1000);
   delete v;
-  EXPECT_GT(g_allocations.load(), before);
+  EXPECT_GT(earshot::test::heap_allocations(), before);
 }
 
 TEST(HTDemucsNoAlloc, ForwardAllocatesNothingInSteadyState) {
@@ -91,10 +32,10 @@ TEST(HTDemucsNoAlloc, ForwardAllocatesNothingInSteadyState) {
   const auto in = ref.load_f32("segment_in");
   std::vector<float> out(4 * in.size());
   model->forward(in.data(), model->segment_length(), out.data());  // warm-up (FFTW, caches)
-  const long before = g_allocations.load();
+  const long before = earshot::test::heap_allocations();
   model->forward(in.data(), model->segment_length(), out.data());
   model->forward(in.data(), model->segment_length() - 1000, out.data());
-  EXPECT_EQ(g_allocations.load() - before, 0);
+  EXPECT_EQ(earshot::test::heap_allocations() - before, 0);
 }
 
 TEST(HTDemucsNoAlloc, ThreadedForwardAllocatesNothingInSteadyState) {
@@ -105,9 +46,9 @@ TEST(HTDemucsNoAlloc, ThreadedForwardAllocatesNothingInSteadyState) {
   const auto in = ref.load_f32("segment_in");
   std::vector<float> out(4 * in.size());
   model->forward(in.data(), model->segment_length(), out.data());  // warm-up
-  const long before = g_allocations.load();
+  const long before = earshot::test::heap_allocations();
   model->forward(in.data(), model->segment_length(), out.data());
-  EXPECT_EQ(g_allocations.load() - before, 0);
+  EXPECT_EQ(earshot::test::heap_allocations() - before, 0);
 }
 
 TEST(HTDemucsNoAlloc, SeparatorChunksAllocateNothing) {
@@ -123,12 +64,12 @@ TEST(HTDemucsNoAlloc, SeparatorChunksAllocateNothing) {
   std::int64_t read = 0;
   long steady = 0;
   for (int chunk = 0; !sep.done(); ++chunk) {
-    const long before = g_allocations.load();
+    const long before = earshot::test::heap_allocations();
     const std::int64_t n = sep.frames_wanted();
     sep.push(frames.data() + 2 * read, n);
     read += n;
     sep.process();
-    if (chunk > 0) steady += g_allocations.load() - before;
+    if (chunk > 0) steady += earshot::test::heap_allocations() - before;
   }
   EXPECT_EQ(steady, 0);
 }

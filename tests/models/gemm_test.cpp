@@ -2,9 +2,9 @@
 // transpose combination, odd sizes, row strides wider than the matrices, beta 0 and 1, and no
 // heap call at all while a GemmWorkspace::Scope is open.
 //
-// Heap calls are counted by interposing malloc and friends in this test executable, or, under
-// AddressSanitizer (which owns malloc), with its allocation hooks.
+// Heap calls (allocations and frees) are counted at malloc, process-wide (tests/heap_counter.hpp).
 #include "models/core/gemm.hpp"
+#include "tests/heap_counter.hpp"
 
 #include <gtest/gtest.h>
 
@@ -17,71 +17,12 @@
 #include <random>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define EARSHOT_GEMM_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EARSHOT_GEMM_TEST_ASAN 1
-#endif
-#endif
-
 namespace {
-std::atomic<long> g_heap_calls{0};
+// Heap calls (allocations and frees) made so far by the whole process.
+long heap_calls() {
+  return earshot::test::heap_allocations() + earshot::test::heap_frees();
 }
-
-#if defined(EARSHOT_GEMM_TEST_ASAN)
-// Declared here: GCC does not ship <sanitizer/allocator_interface.h>.
-extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*,
-                                                                             std::size_t),
-                                                         void (*free_hook)(const volatile void*));
-namespace {
-void count_malloc(const volatile void*, std::size_t) {
-  g_heap_calls.fetch_add(1);
-}
-void count_free(const volatile void*) {
-  g_heap_calls.fetch_add(1);
-}
-const int g_hooks_installed = __sanitizer_install_malloc_and_free_hooks(count_malloc, count_free);
 }  // namespace
-#else
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-void __libc_free(void*);
-
-void* malloc(std::size_t n) {
-  g_heap_calls.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(n);
-}
-void* calloc(std::size_t a, std::size_t b) {
-  g_heap_calls.fetch_add(1, std::memory_order_relaxed);
-  return __libc_calloc(a, b);
-}
-void* realloc(void* p, std::size_t n) {
-  g_heap_calls.fetch_add(1, std::memory_order_relaxed);
-  return __libc_realloc(p, n);
-}
-void* memalign(std::size_t align, std::size_t n) {
-  g_heap_calls.fetch_add(1, std::memory_order_relaxed);
-  return __libc_memalign(align, n);
-}
-void* aligned_alloc(std::size_t align, std::size_t n) {
-  return memalign(align, n);
-}
-int posix_memalign(void** out, std::size_t align, std::size_t n) {
-  void* p = memalign(align, n);
-  if (p == nullptr) return 12;  // ENOMEM
-  *out = p;
-  return 0;
-}
-void free(void* p) {
-  if (p != nullptr) g_heap_calls.fetch_add(1, std::memory_order_relaxed);
-  __libc_free(p);
-}
-}
-#endif
 
 namespace earshot::models {
 namespace {
@@ -163,10 +104,10 @@ struct Case {
 };
 
 TEST(SharedGemm, CounterSeesHeapCalls) {
-  const long before = g_heap_calls.load();
+  const long before = heap_calls();
   auto* v = new std::vector<float>(1000);
   delete v;
-  EXPECT_GT(g_heap_calls.load(), before);
+  EXPECT_GT(heap_calls(), before);
 }
 
 TEST(SharedGemm, MatchesDoubleProductInsideScopeWithoutHeapCalls) {
@@ -184,9 +125,9 @@ TEST(SharedGemm, MatchesDoubleProductInsideScopeWithoutHeapCalls) {
         long calls = 0;
         {
           GemmWorkspace::Scope scope(ws.get());
-          const long before = g_heap_calls.load();
+          const long before = heap_calls();
           cs.run(c, beta);
-          calls = g_heap_calls.load() - before;
+          calls = heap_calls() - before;
         }
         EXPECT_EQ(calls, 0) << "m=" << s.m << " n=" << s.n << " k=" << s.k;
         cs.check(c, beta);
@@ -222,9 +163,9 @@ TEST(SharedGemm, ResultsAreRepeatableAndScopesNest) {
     GemmWorkspace::Scope nested(inner.get());
     cs.run(second, 0.0f);
   }
-  const long before = g_heap_calls.load();
+  const long before = heap_calls();
   cs.run(third, 0.0f);
-  EXPECT_EQ(g_heap_calls.load() - before, 0);
+  EXPECT_EQ(heap_calls() - before, 0);
   EXPECT_EQ(first, second);
   EXPECT_EQ(first, third);
 }

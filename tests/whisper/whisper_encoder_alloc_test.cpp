@@ -1,10 +1,10 @@
 // A full-context (30 s, 1500 positions) encoder pass makes zero heap calls: every GEMM packs
 // into per-worker GemmWorkspaces reserved from the budget (models/core/gemm.hpp), not into
 // Eigen's heap blocks. Counted at malloc itself (Eigen allocates with malloc, not operator new),
-// by interposing malloc and friends in this test executable, or under AddressSanitizer (which
-// owns malloc) with its allocation hooks.
+// process-wide (tests/heap_counter.hpp).
 #include "models/whisper/whisper_decoder.hpp"
 #include "models/whisper/whisper_encoder.hpp"
+#include "tests/heap_counter.hpp"
 #include "tests/whisper/whisper_test_util.hpp"
 
 #include <gtest/gtest.h>
@@ -14,75 +14,16 @@
 #include <cstdlib>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define EARSHOT_WHISPER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EARSHOT_WHISPER_ASAN 1
-#endif
-#endif
-
-namespace {
-std::atomic<long> g_mallocs{0};
-}
-
-#if defined(EARSHOT_WHISPER_ASAN)
-// Declared here: GCC does not ship <sanitizer/allocator_interface.h>.
-extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*,
-                                                                             std::size_t),
-                                                         void (*free_hook)(const volatile void*));
-namespace {
-void count_malloc(const volatile void*, std::size_t) {
-  g_mallocs.fetch_add(1, std::memory_order_relaxed);
-}
-void ignore_free(const volatile void*) {}
-const int g_hooks_installed = __sanitizer_install_malloc_and_free_hooks(count_malloc, ignore_free);
-}  // namespace
-#else
-extern "C" {
-void* __libc_malloc(std::size_t);
-void* __libc_calloc(std::size_t, std::size_t);
-void* __libc_realloc(void*, std::size_t);
-void* __libc_memalign(std::size_t, std::size_t);
-
-void* malloc(std::size_t n) {
-  g_mallocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(n);
-}
-void* calloc(std::size_t a, std::size_t b) {
-  g_mallocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_calloc(a, b);
-}
-void* realloc(void* p, std::size_t n) {
-  g_mallocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_realloc(p, n);
-}
-void* memalign(std::size_t align, std::size_t n) {
-  g_mallocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_memalign(align, n);
-}
-void* aligned_alloc(std::size_t align, std::size_t n) {
-  return memalign(align, n);
-}
-int posix_memalign(void** out, std::size_t align, std::size_t n) {
-  void* p = memalign(align, n);
-  if (p == nullptr) return 12;  // ENOMEM
-  *out = p;
-  return 0;
-}
-}
-#endif
-
 namespace earshot::models::whisper {
 namespace {
 using namespace earshot::test::whisper;
 
 TEST(WhisperEncoderHeap, CounterSeesMalloc) {
   // The counter works (otherwise the test below would prove nothing).
-  const long before = g_mallocs.load();
+  const long before = earshot::test::heap_allocations();
   void* volatile p = std::malloc(1000);
   std::free(p);
-  EXPECT_GT(g_mallocs.load(), before);
+  EXPECT_GT(earshot::test::heap_allocations(), before);
 }
 
 void check_full_context_pass(const WhisperModel& m, const std::vector<float>& mel,
@@ -95,9 +36,9 @@ void check_full_context_pass(const WhisperModel& m, const std::vector<float>& me
   std::vector<float> out(static_cast<std::size_t>(model->config.n_audio_ctx) *
                          model->config.d_model);
   encoder.forward(mel.data(), model->config.n_mels, frames, out.data());  // warm-up
-  const long before = g_mallocs.load();
+  const long before = earshot::test::heap_allocations();
   encoder.forward(mel.data(), model->config.n_mels, frames, out.data());
-  const long calls = g_mallocs.load() - before;
+  const long calls = earshot::test::heap_allocations() - before;
   std::printf("[%s, %d thread(s)] full-context encoder pass: %ld heap calls\n", name.c_str(),
               threads, calls);
   EXPECT_EQ(calls, 0);
@@ -171,9 +112,9 @@ TEST(WhisperEncoderHeap, DecoderSetAudioAndPromptWithEncoderWorkspacesMakeNoHeap
     decoder.logits(h + 15 * c.d_model, 1, logits.data());
   };
   pass();  // warm-up
-  const long before = g_mallocs.load();
+  const long before = earshot::test::heap_allocations();
   pass();
-  const long calls = g_mallocs.load() - before;
+  const long calls = earshot::test::heap_allocations() - before;
   std::printf("[tiny width] decoder set_audio + 16-token prompt: %ld heap calls\n", calls);
   EXPECT_EQ(calls, 0);
 }
