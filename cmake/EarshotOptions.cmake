@@ -30,10 +30,6 @@ target_compile_definitions(earshot_flags INTERFACE EIGEN_DONT_PARALLELIZE)
 if(EARSHOT_SANITIZE STREQUAL "address")
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
-  # GCC 12 with the sanitizers reports Eigen's AVX-512 transposes (_mm512_undefined_ps operands
-  # inside avx512fintrin.h) as uninitialised reads: a false positive of the instrumented build.
-  # The Release build keeps the warning for our own code.
-  add_compile_options($<$<CXX_COMPILER_ID:GNU>:-Wno-uninitialized>)
 elseif(EARSHOT_SANITIZE STREQUAL "thread")
   add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
   add_link_options(-fsanitize=thread)
