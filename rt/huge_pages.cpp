@@ -47,15 +47,14 @@ std::size_t advise_huge_pages(void* data, std::size_t bytes) {
 }
 
 std::size_t collapse_huge_pages(const void* data, std::size_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  // The range must be advised first; the collapse then converts it now.
+  const std::size_t advised = advise_huge_pages(const_cast<void*>(data), bytes);
+#if defined(__linux__)
+  if (advised == 0) return 0;
   const PageRange r = whole_huge_pages(data, bytes);
-  if (r.empty() || madvise(r.start(), r.length(), MADV_HUGEPAGE) != 0) return 0;
-  if (madvise(r.start(), r.length(), MADV_COLLAPSE) != 0) return 0;
-  return r.length();
+  return madvise(r.start(), r.length(), MADV_COLLAPSE) == 0 ? advised : 0;
 #else
-  (void)data;
-  (void)bytes;
-  return 0;
+  return advised;
 #endif
 }
 

@@ -42,10 +42,7 @@ void EncodecModel::decoder_on_huge_pages() {
     const std::uintptr_t end = begin + t.bytes();
     for (std::uintptr_t p = begin / rt::kHugePageBytes * rt::kHugePageBytes; p < end;
          p += rt::kHugePageBytes) {
-      void* page = reinterpret_cast<void*>(p);
-      if (rt::advise_huge_pages(page, rt::kHugePageBytes) > 0) {
-        rt::collapse_huge_pages(page, rt::kHugePageBytes);
-      }
+      rt::collapse_huge_pages(reinterpret_cast<void*>(p), rt::kHugePageBytes);
     }
   };
   pages(decoder_.first.weight);

@@ -18,12 +18,6 @@ using earshot::test::JackServer;
 using earshot::test::Subprocess;
 using earshot::test::TestJackClient;
 
-std::size_t first_nonzero(const float* x, std::size_t n) {
-  std::size_t i = 0;
-  while (i < n && x[i] == 0.0f) ++i;
-  return i;
-}
-
 TEST(CodecPlayJack, RecordedOutputIsTheDecode) {
   const auto& ref = reference();
   JackServer server(24000, 256);  // the model's rate: no resampling, so the check is exact

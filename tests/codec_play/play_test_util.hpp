@@ -160,6 +160,13 @@ class ClockedPlayer {
   std::int64_t fed_ = 0;
 };
 
+// Index of the first non-zero sample: where a recording's audio starts.
+inline std::size_t first_nonzero(const float* x, std::size_t n) {
+  std::size_t i = 0;
+  while (i < n && x[i] == 0.0f) ++i;
+  return i;
+}
+
 inline float max_abs_diff(const float* a, const float* b, std::size_t n) {
   float m = 0;
   for (std::size_t i = 0; i < n; ++i) m = std::max(m, std::abs(a[i] - b[i]));

@@ -21,14 +21,9 @@
 namespace earshot::test {
 namespace {
 
+using codec::test::first_nonzero;
 using codec::test::kFrames;
 using codec::test::reference;
-
-std::size_t first_nonzero(const float* x, std::size_t n) {
-  std::size_t i = 0;
-  while (i < n && x[i] == 0.0f) ++i;
-  return i;
-}
 
 // Waits until the command's PortAudio client has registered `port` ("PortAudio:out_0").
 bool wait_for_port(jack_client_t* client, const char* port) {

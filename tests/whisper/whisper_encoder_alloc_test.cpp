@@ -58,10 +58,8 @@ TEST(WhisperEncoderHeap, V3FullContextPassMakesNoHeapCalls) {
   check_fixture("v3-random", 2);
 }
 
-// The fixtures' d = 32 keeps Eigen's packing blocks small enough for its stack buffers; the
-// real tiny width (d 384, MLP 1536, 6 heads; one layer to keep the test short) is where an
-// Eigen product would take heap blocks.
-TEST(WhisperEncoderHeap, RealTinyWidthFullContextPassMakesNoHeapCalls) {
+// Whisper tiny's widths (d 384, MLP 1536, 6 heads, 1500 audio positions) with one layer each.
+WhisperConfig tiny_width_one_layer() {
   WhisperConfig c;
   c.n_mels = 80;
   c.n_vocab = 51865;
@@ -72,6 +70,14 @@ TEST(WhisperEncoderHeap, RealTinyWidthFullContextPassMakesNoHeapCalls) {
   c.encoder_heads = c.decoder_heads = 6;
   c.encoder_ffn = c.decoder_ffn = 4 * c.d_model;
   c.source = "tiny width, 1 layer";
+  return c;
+}
+
+// The fixtures' d = 32 keeps Eigen's packing blocks small enough for its stack buffers; the
+// real tiny width (d 384, MLP 1536, 6 heads; one layer to keep the test short) is where an
+// Eigen product would take heap blocks.
+TEST(WhisperEncoderHeap, RealTinyWidthFullContextPassMakesNoHeapCalls) {
+  const WhisperConfig c = tiny_width_one_layer();
   rt::MemoryBudget budget(512u << 20);
   auto model = WhisperModel::random(c, budget, true, 3);
   std::vector<float> mel(static_cast<std::size_t>(c.n_mels) * c.n_mel_frames());
@@ -84,16 +90,7 @@ TEST(WhisperEncoderHeap, RealTinyWidthFullContextPassMakesNoHeapCalls) {
 // The decoder's set_audio (K/V projections of 1500 positions) and a 16-token prompt pack into
 // the encoder's GEMM workspaces: zero heap calls at the real tiny width.
 TEST(WhisperEncoderHeap, DecoderSetAudioAndPromptWithEncoderWorkspacesMakeNoHeapCalls) {
-  WhisperConfig c;
-  c.n_mels = 80;
-  c.n_vocab = 51865;
-  c.n_audio_ctx = 1500;
-  c.n_text_ctx = 448;
-  c.d_model = 384;
-  c.encoder_layers = c.decoder_layers = 1;
-  c.encoder_heads = c.decoder_heads = 6;
-  c.encoder_ffn = c.decoder_ffn = 4 * c.d_model;
-  c.source = "tiny width, 1 layer";
+  const WhisperConfig c = tiny_width_one_layer();
   rt::MemoryBudget budget(768u << 20);
   auto model = WhisperModel::random(c, budget, true, 3);
   ThreadTeam team(2);
