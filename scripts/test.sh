@@ -2,7 +2,8 @@
 # The test command (README, .ci/run): installs what is needed, then
 #   1. builds the real-time tests under ThreadSanitizer and runs them (label rt),
 #   2. builds the libFuzzer targets with clang and runs each briefly,
-#   3. builds the Release tree (scripts/setup.sh) and runs the tests labelled `stems_live` there:
+#   3. builds the Release tree (scripts/setup.sh) and runs the tests labelled `stems_live` and
+#      `portaudio` there:
 #      they run a model worker against a real-time JACK clock, which ASan slows too much,
 #   4. builds everything under AddressSanitizer + UndefinedBehaviorSanitizer and runs the rest
 #      of the suite; ctest's summary of this run is the last thing printed.
@@ -45,10 +46,10 @@ done
 
 echo "== Release: real-time model tests"
 scripts/setup.sh
-ctest --test-dir build -L '^stems_live$' -j1 --output-on-failure
+ctest --test-dir build -L '^(stems_live|portaudio)$' -j1 --output-on-failure
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer: whole suite but the real-time model tests"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEARSHOT_SANITIZE=address \
   -DEARSHOT_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
-ctest --test-dir build-asan -LE '^stems_live$' -j"$ctest_jobs" --output-on-failure
+ctest --test-dir build-asan -LE '^(stems_live|portaudio)$' -j"$ctest_jobs" --output-on-failure
