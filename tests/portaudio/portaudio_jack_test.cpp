@@ -30,9 +30,10 @@ bool wait_for_port(jack_client_t* client, const char* port) {
   return wait_for([&] { return jack_port_by_name(client, port) != nullptr; }, 60);
 }
 
-// A FIFO the test writes codes into only once the recorder is connected, so no audio can play
-// before it is listening. The test keeps it open read-write, so opening never blocks, and
-// close-on-exec, so the command holds no writer end and sees the stream end when the test closes.
+// A FIFO the test writes codes into only once the recorder is connected and the command has
+// opened the FIFO, so no audio can play before it is listening. The test keeps it open
+// read-write, so opening never blocks, and close-on-exec, so the command holds no writer end and
+// sees the stream end when the test closes.
 class CodeFifo {
  public:
   CodeFifo() : path_("/tmp/earshot-pa-codes-" + std::to_string(::getpid())) {
@@ -75,6 +76,12 @@ TEST(PortAudioThroughJack, CodecPlayDeliversTheOfflineDecode) {
   ASSERT_EQ(jack_connect(recorder.client(), "PortAudio:out_0", recorder.port_name().c_str()), 0);
   recorder.arm();
   ASSERT_TRUE(wait_for([&] { return recorder.started(); }, 10));
+  // The command opens the FIFO only after its stream is open (it prints the line below then).
+  // Closing our end before it has opened would discard the codes and leave its open() waiting
+  // for a writer forever: on a loaded machine that race made this test time out.
+  ASSERT_TRUE(wait_for(
+      [&] { return run.err().find("earshot codec play: PortAudio") != std::string::npos; }, 60))
+      << run.err();
 
   ASSERT_TRUE(fifo.write(ref.i16_bytes(0, kFrames)));
   fifo.close();
