@@ -206,13 +206,17 @@ void HTDemucs::encode(const EncoderW& w, const LevelShape& s, const LevelGeom& g
                       const Act& in, const Act& out) {
   Act y{y_, s.enc_out, g.h_out, g.w_out};
   conv2d(w.conv.w.data(), w.conv.b.data(), enc_conv_geom(config_, freq), in, y, workers_);
+  tap("+conv", nullptr, 0);
   if (w.norm1.present())
     group_norm(y, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false, workers_);
   gelu_inplace(y.data, y.size(), workers_);
+  tap("+gelu", nullptr, 0);
   dconv(w.dconv, y);
+  tap("+dconv", nullptr, 0);
   if (!w.norm2.present()) {
     conv2d_glu(w.rewrite.w.data(), w.rewrite.b.data(), rewrite_geom(config_.context_enc, freq), y,
                out, workers_);
+    tap("+rewrite_glu", nullptr, 0);
     return;
   }
   Act z{z2_, 2 * s.enc_out, g.h_out, g.w_out};
@@ -236,13 +240,16 @@ void HTDemucs::decode(const DecoderW& w, const LevelShape& s, const LevelGeom& g
     group_norm(z, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false, workers_);
     glu_channels(z, y, workers_);
   }
+  tap("+rewrite_glu", nullptr, 0);
   dconv(w.dconv, y);
+  tap("+dconv", nullptr, 0);
   const int k = config_.kernel_size, st = config_.stride, pad = k / 4;
   if (freq) {
     conv_transpose2d(w.conv_tr.w.data(), w.conv_tr.b.data(), k, 1, st, 1, pad, 0, y, out, workers_);
   } else {
     conv_transpose2d(w.conv_tr.w.data(), w.conv_tr.b.data(), 1, k, 1, st, 0, pad, y, out, workers_);
   }
+  tap("+conv_tr", nullptr, 0);
   if (w.norm2.present())
     group_norm(out, config_.norm_groups, w.norm2.g.data(), w.norm2.b.data(), 1e-5f, false, workers_,
                /*gelu=*/!s.last);
@@ -356,6 +363,7 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
     for (std::int64_t k = 0; k < x.size(); ++k) x.data[k] += skip[k];
     const float* tskip = saved_t_[i];
     for (std::int64_t k = 0; k < xt_run.size(); ++k) xt_run.data[k] += tskip[k];
+    tap("+skip_add", nullptr, 0);
     Act fo{fbuf[1 - cur], fs.dec_out, fgeom_[i].h_in, frames_};
     decode(weights_.decoder[i], fs, fgeom_[i], true, x, fo);
     tap(kDec[c.depth - 1 - i], fo.data, fo.size());

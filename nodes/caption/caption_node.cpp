@@ -2,6 +2,7 @@
 
 #include "dsp/log_mel.hpp"
 #include "nodes/caption/ngram_loop.hpp"
+#include "nodes/caption/whisper_window_transcriber.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -70,6 +71,18 @@ CaptionNode::CaptionNode(const ww::WhisperModel& model, CaptionOptions options,
     : model_(model), options_(std::move(options)), vad_weights_(vad_weights) {
   options_.validate();
   step_samples_ = static_cast<std::size_t>(options_.step_ms) * 16;
+  whisper_ =
+      std::make_unique<WhisperWindowTranscriber>(model_, options_.language, options_.translate);
+  transcriber_ = whisper_.get();
+}
+
+CaptionNode::CaptionNode(const ww::WhisperModel& model, CaptionOptions options,
+                         const models::vad::SileroWeights* vad_weights,
+                         WindowTranscriber& transcriber)
+    : model_(model), options_(std::move(options)), vad_weights_(vad_weights) {
+  options_.validate();
+  step_samples_ = static_cast<std::size_t>(options_.step_ms) * 16;
+  transcriber_ = &transcriber;
 }
 
 CaptionNode::~CaptionNode() = default;
@@ -85,38 +98,13 @@ void CaptionNode::prepare(rt::MemoryBudget& budget, ww::Parallel* parallel) {
                                 " encoder positions");
   audio_ = budget.reserve_array<float>("caption audio window (30 s)", kWindowSamples);
   std::fill_n(audio_.as<float>().data(), kWindowSamples, 0.0f);
-  mel_ = budget.reserve_array<float>("caption log-mel window",
-                                     static_cast<std::size_t>(c.n_mels) * kWindowFrames);
-  features_ = budget.reserve_array<float>("caption audio features",
-                                          static_cast<std::size_t>(c.n_audio_ctx) * c.d_model);
-  encoder_.emplace(model_, budget, parallel);
-  decoding_.emplace(model_, budget, 1, parallel);
-  // set_audio() packs the cross-attention K/V products into the encoder's GEMM workspaces (the
-  // same threads, taking turns), so a full 30 s context pass allocates nothing either.
-  decoding_->set_gemm_workspaces(encoder_->gemm_workspaces());
+  transcriber_->prepare(budget, parallel);
   if (vad_weights_ != nullptr) vad_.emplace(*vad_weights_, budget, options_.vad);
-  log_mel_ = std::make_unique<dsp::WhisperLogMel>(static_cast<std::size_t>(c.n_mels),
-                                                  kWindowSamples, budget);
   events_ = std::make_unique<rt::ResultQueue<CaptionEvent>>(options_.event_capacity);
   agreement_.emplace(kMaxEventTokens);
   hypothesis_.reserve(kMaxEventTokens);
   ids_.reserve(kMaxEventTokens);
   history_.reserve(static_cast<std::size_t>(options_.prompt_tokens));
-
-  dopt_ = {};
-  dopt_.translate = options_.translate;
-  dopt_.language = options_.language;
-  if (dopt_.language.empty() && !model_.tokens.multilingual) dopt_.language = "en";
-  if (!dopt_.language.empty() && model_.tokens.multilingual)
-    model_.tokens.language_token(dopt_.language);  // unknown codes fail here, not mid-stream
-  dopt_.without_timestamps = false;  // timestamps place tokens in time and mark segment ends
-  dopt_.prompt.reserve(static_cast<std::size_t>(options_.prompt_tokens));
-  // The model's suppress list, then the timestamps a reduced context never saw (its size is
-  // kept constant, see limit_timestamps()).
-  dopt_.suppress_tokens = c.suppress_tokens;
-  base_suppress_ = dopt_.suppress_tokens.size();
-  dopt_.suppress_tokens.reserve(base_suppress_ + static_cast<std::size_t>(c.n_audio_ctx) + 1);
-  result_.tokens.reserve(static_cast<std::size_t>(c.n_text_ctx) + 1);
   prepared_ = true;
 }
 
@@ -130,22 +118,18 @@ int CaptionNode::audio_ctx_for(double seconds) const {
   return std::min(full, std::max(rounded, options_.audio_ctx));
 }
 
-void CaptionNode::limit_timestamps(int n_ctx) {
-  // Timestamp index i means i * 20 ms; past n_ctx positions the decoder saw no audio at all.
-  // The list always has the same length (padded with a token that is suppressed anyway), so
-  // the decoder's copy of it reaches its final capacity on the first pass and never grows.
-  const ww::SpecialTokenIds& ids = model_.tokens;
-  const int full = model_.config.n_audio_ctx;
-  std::vector<int>& list = dopt_.suppress_tokens;
-  list.resize(base_suppress_);
-  for (int i = n_ctx + 1; i <= full; ++i) list.push_back(ids.timestamp_begin + i);
-  while (list.size() < base_suppress_ + static_cast<std::size_t>(full))
-    list.push_back(ids.no_speech);
+const WhisperWindowTranscriber& CaptionNode::own_whisper() const {
+  if (!whisper_)
+    throw std::logic_error("caption: the node transcribes through a transcriber it was given");
+  return *whisper_;
+}
+
+const ww::DecodingOptions& CaptionNode::last_decoding_options() const {
+  return own_whisper().last_options();
 }
 
 std::span<const float> CaptionNode::last_features() const {
-  return features_.as<float>().first(static_cast<std::size_t>(last_audio_ctx_) *
-                                     static_cast<std::size_t>(model_.config.d_model));
+  return own_whisper().last_features();
 }
 
 double CaptionNode::window_start_seconds() const {
@@ -281,61 +265,27 @@ void CaptionNode::run_pass(bool flush_all) {
   bool heard = false;
   if (window_seconds() >= options_.min_pass_seconds) {
     const int n_ctx = audio_ctx_for(window_seconds());
-    const int n_frames = 2 * n_ctx;
     last_audio_ctx_ = n_ctx;
-    // The window is zero beyond its end, so the log-mel of its first n_frames frames equals
-    // the first frames of the padded 30 s window's (pad_or_trim + log_mel_spectrogram). Only
-    // the frames that reach audio are computed: a frame of nothing but zero padding is
-    // log10(max(0, 1e-10)) in every bin, written as that constant (a full context used to
-    // spend most of its log-mel on them). The frames computed take 159 samples past the last
-    // one's hop, so they read the real (zero) continuation instead of a reflection and stay
-    // identical to the 30 s computation; only at 3000 frames is the end reflected, as there.
-    const std::span<float> mel =
-        mel_.as<float>().first(static_cast<std::size_t>(c.n_mels) * n_frames);
-    constexpr std::size_t kHop = dsp::WhisperAudio::kHop;
-    const std::size_t reach = (window_len_ + dsp::WhisperAudio::kNFft / 2) / kHop + 1;
-    const std::size_t live = std::min(static_cast<std::size_t>(n_frames), reach);
-    const std::size_t n_samples = std::min(kWindowSamples, live * kHop + kHop - 1);
-    const std::size_t computed = dsp::WhisperLogMel::frames_for(n_samples);  // live, or 3000
-    double t = now_seconds();
-    log_mel_->log_mel_frames(audio_.as<float>().first(n_samples), mel,
-                             static_cast<std::size_t>(n_frames));
-    const float no_audio = std::log10(std::max(0.0f, 1e-10f));
-    for (int m = 0; m < c.n_mels; ++m) {
-      float* row = mel.data() + static_cast<std::size_t>(m) * n_frames;
-      std::fill(row + computed, row + n_frames, no_audio);
-    }
-    // Whisper's clamp at max - 8: frames dropped past the context are zero audio (log10 of
-    // 1e-10, the lowest value possible), so the maximum is the same as over 30 s.
-    dsp::WhisperLogMel::normalize(mel);
-    stats_.mel_seconds += now_seconds() - t;
-    t = now_seconds();
-    float* features = features_.as<float>().data();
-    encoder_->forward(mel.data(), c.n_mels, n_frames, features);
-    decoding_->set_audio(features, n_ctx);
-    stats_.encoder_seconds += now_seconds() - t;
-    t = now_seconds();
-    if (dopt_.language.empty()) {
-      // Detected once, on the first audio heard, then fixed: a language flipping between
-      // passes would make consecutive hypotheses disagree forever.
-      const auto probs = decoding_->detect_language();
-      dopt_.language = std::max_element(probs.begin(), probs.end(), [](auto& a, auto& b) {
-                         return a.second < b.second;
-                       })->first;
-    }
     const std::size_t n_prompt =
         std::min(history_.size(), static_cast<std::size_t>(options_.prompt_tokens));
-    dopt_.prompt.assign(history_.end() - static_cast<std::ptrdiff_t>(n_prompt), history_.end());
+    WindowRequest request;
+    request.audio = audio_.as<float>();
+    request.window_len = window_len_;
+    request.start_seconds = window_start_seconds();
+    request.n_ctx = n_ctx;
     // Speech runs at 2-4 tokens per second; a pass that would sample far more is hallucinating
     // (often a loop), and its tokens cost as much as real ones. Cap the pass by the window.
     const int limit = options_.max_tokens > 0 ? options_.max_tokens : c.n_text_ctx / 2;
-    dopt_.sample_len =
+    request.sample_len =
         std::min(limit, kMinTokensPerPass +
                             static_cast<int>(std::ceil(kMaxTokensPerSecond * window_seconds())));
-    limit_timestamps(n_ctx);
-    decoding_->decode_into(dopt_, result_);
-    const ww::DecodingResult& result = result_;
-    stats_.decode_seconds += now_seconds() - t;
+    request.prompt = std::span<const int>(history_).last(n_prompt);
+    PassTimes times;
+    const ww::DecodingResult& result = transcriber_->transcribe(request, times);
+    last_result_ = &result;
+    stats_.mel_seconds += times.mel_seconds;
+    stats_.encoder_seconds += times.encoder_seconds;
+    stats_.decode_seconds += times.decode_seconds;
     stats_.audio_ctx_sum += static_cast<std::uint64_t>(n_ctx);
     ++stats_.passes;
     ++pass_index_;

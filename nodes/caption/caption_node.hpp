@@ -32,10 +32,10 @@
 #include "models/vad/silero_weights.hpp"
 #include "models/vad/speech_hysteresis.hpp"
 #include "models/whisper/whisper_decoding.hpp"
-#include "models/whisper/whisper_encoder.hpp"
 #include "nodes/caption/caption_event.hpp"
 #include "nodes/caption/local_agreement.hpp"
 #include "nodes/caption/vad_gate.hpp"
+#include "nodes/caption/window_transcriber.hpp"
 #include "rt/control_queue.hpp"
 #include "rt/memory_budget.hpp"
 
@@ -46,11 +46,9 @@
 #include <string>
 #include <vector>
 
-namespace earshot::dsp {
-class WhisperLogMel;
-}
-
 namespace earshot::nodes::caption {
+
+class WhisperWindowTranscriber;
 
 // Encoder contexts are whole multiples of this many positions (1.28 s): fewer distinct GEMM
 // shapes, rows in multiples of the kernels' tiles.
@@ -113,9 +111,14 @@ int parse_audio_ctx(const std::string& text);
 
 class CaptionNode {
  public:
-  // `model` (and `vad_weights`, when given) must outlive the node.
+  // `model` (and `vad_weights`, when given) must outlive the node. The windows are
+  // transcribed by Whisper (WhisperWindowTranscriber over `model`).
   CaptionNode(const models::whisper::WhisperModel& model, CaptionOptions options,
               const models::vad::SileroWeights* vad_weights = nullptr);
+  // The windows are transcribed by `transcriber` (not owned, must outlive the node; prepare()
+  // prepares it); `model` still gives the token layout (timestamps, end of text) and contexts.
+  CaptionNode(const models::whisper::WhisperModel& model, CaptionOptions options,
+              const models::vad::SileroWeights* vad_weights, WindowTranscriber& transcriber);
   ~CaptionNode();
   CaptionNode(const CaptionNode&) = delete;
   CaptionNode& operator=(const CaptionNode&) = delete;
@@ -137,7 +140,7 @@ class CaptionNode {
 
   // Read from the worker thread, or once it has stopped.
   const CaptionStats& stats() const { return stats_; }
-  const std::string& language() const { return dopt_.language; }
+  const std::string& language() const { return transcriber_->language(); }
   double window_seconds() const;
   std::int64_t samples_pushed() const { return total_samples_; }
   // Encoder positions a pass over a window of this many seconds uses (after prepare()).
@@ -145,10 +148,11 @@ class CaptionNode {
   // The positions used by the last pass (0 before the first).
   int last_audio_ctx() const { return last_audio_ctx_; }
   // The last pass's decoding (sampled tokens with timestamps), for tests and diagnostics.
-  const models::whisper::DecodingResult& last_decoding() const { return result_; }
+  const models::whisper::DecodingResult& last_decoding() const { return *last_result_; }
   // ... the options it was decoded with, and the encoder output it attended over
-  // [last_audio_ctx(), d_model] (tests replay a pass's Whisper calls from these).
-  const models::whisper::DecodingOptions& last_decoding_options() const { return dopt_; }
+  // [last_audio_ctx(), d_model] (tests replay a pass's Whisper calls from these). Only with
+  // the node's own Whisper transcriber (std::logic_error otherwise).
+  const models::whisper::DecodingOptions& last_decoding_options() const;
   std::span<const float> last_features() const;
 
  private:
@@ -159,8 +163,7 @@ class CaptionNode {
   void hypothesis_from(std::span<const int> tokens);
   void trim_to(double stream_seconds);
   void emit(CaptionEventKind kind, std::span<const HypToken> tokens);
-  // Suppresses the timestamps past `n_ctx` positions: the decoder saw no audio there.
-  void limit_timestamps(int n_ctx);
+  const WhisperWindowTranscriber& own_whisper() const;
   double window_start_seconds() const;
   double window_end_seconds() const;
 
@@ -169,22 +172,18 @@ class CaptionNode {
   const models::vad::SileroWeights* vad_weights_;
   std::size_t step_samples_ = 0;
 
+  std::unique_ptr<WhisperWindowTranscriber> whisper_;  // the node's own, unless one was given
+  WindowTranscriber* transcriber_ = nullptr;
   // Reserved by prepare().
-  std::optional<models::whisper::WhisperEncoder> encoder_;
-  std::optional<models::whisper::WhisperDecoding> decoding_;
   std::optional<VadGate> vad_;
-  std::unique_ptr<dsp::WhisperLogMel> log_mel_;
   std::unique_ptr<rt::ResultQueue<CaptionEvent>> events_;
-  rt::Reservation audio_;     // 30 s window; samples past window_len_ are always zero
-  rt::Reservation mel_;       // [n_mels, n_frames], n_frames = 2 * audio context <= 3000
-  rt::Reservation features_;  // [n_audio_ctx, d_model]
+  rt::Reservation audio_;  // 30 s window; samples past window_len_ are always zero
   std::optional<LocalAgreement> agreement_;
   std::vector<HypToken> hypothesis_;  // capacity kMaxEventTokens
   std::vector<int> ids_;              // scratch, capacity kMaxEventTokens
   std::vector<int> history_;          // committed ids that left the window, capacity prompt
-  models::whisper::DecodingOptions dopt_;
-  models::whisper::DecodingResult result_;  // reused by every pass (decode_into)
-  std::size_t base_suppress_ = 0;           // dopt_.suppress_tokens: the model's, then timestamps
+  models::whisper::DecodingResult no_result_;  // last_decoding() before the first pass
+  const models::whisper::DecodingResult* last_result_ = &no_result_;
   int last_audio_ctx_ = 0;
 
   std::size_t window_len_ = 0;      // samples in the window
