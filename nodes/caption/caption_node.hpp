@@ -21,6 +21,9 @@
 // silence and noise never produce text; outside speech the window keeps only a short pre-roll,
 // and the end of an utterance runs a last pass and commits everything pending.
 //
+// Transcription goes through a WindowTranscriber (window_transcriber.hpp): Whisper
+// (whisper_window_transcriber.hpp) unless another one is given; the node itself is the policy.
+//
 // Threading: construct and prepare() on the control thread; push()/finish() on one worker
 // thread; events() is drained by one consumer thread. prepare() reserves the window, the mel,
 // the encoder and decoder workspaces (KV caches) and the VAD state from the memory budget.
