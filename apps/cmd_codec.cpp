@@ -284,6 +284,9 @@ struct InterruptTarget {
 
 // The code input as a file descriptor: the player's reader polls it, so Ctrl-C ends a run even
 // while the producer keeps the pipe open and silent.
+// Thrown when Ctrl-C arrives while the code stream is still being opened.
+struct InterruptedBeforeStream {};
+
 struct CodeInput {
   int fd = -1;
   bool owned = false;
@@ -294,7 +297,10 @@ struct CodeInput {
       label = "stdin";
       return;
     }
+    // A FIFO's open() waits for its writer; Ctrl-C there (our handler does not restart system
+    // calls) is the user giving up on the stream, not an error.
     fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == EINTR && g_play_interrupted.load()) throw InterruptedBeforeStream{};
     if (fd < 0) throw std::runtime_error(path + ": cannot open: " + std::strerror(errno));
     owned = true;
     label = path;
@@ -459,8 +465,14 @@ int run_play(const CodecOptions& o) {
   options.n_q = n_q;
   options.buffer_ms = o.buffer_ms;
   options.queue_frames = o.queue_frames;
-  if (!o.output.empty()) return play_to_wav(model, budget, options, o, framing);
-  return play_live(model, budget, options, o, framing);
+  try {
+    if (!o.output.empty()) return play_to_wav(model, budget, options, o, framing);
+    return play_live(model, budget, options, o, framing);
+  } catch (const InterruptedBeforeStream&) {
+    std::fprintf(stderr, "earshot codec play: interrupted before %s had a writer; nothing played\n",
+                 o.codes.c_str());
+    return 130;
+  }
 }
 
 const RegisterCommand kRegisterCodec{Command{
