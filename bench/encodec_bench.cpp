@@ -22,6 +22,7 @@
 #include "models/encodec/gemm.hpp"
 #include "models/encodec/parameter_list.hpp"
 #include "models/encodec/streaming_decoder.hpp"
+#include "models/encodec/tiled_gemm.hpp"
 #include "rt/huge_pages.hpp"
 #include "rt/thread_team.hpp"
 
@@ -267,6 +268,56 @@ int main(int argc, char** argv) {
               runs);
   std::printf("load average at start: %s\n", loadavg().c_str());
   std::printf("machine reference: gemm 512^3 on one thread %.1f GFLOP/s\n", gemm_gflops());
+
+  // ---- the register-tiled kernel on the decoder's later-stage shapes (one frame per push) ----
+  if (section("kernels")) {
+    struct Shape {
+      const char* what;
+      std::int64_t M, N, K;
+    };
+    // Rows per frame at each stage: 8 after the first transposed conv, then x5, x4, x2.
+    const Shape shapes[] = {
+        {"tconv k10 256->128 (phase)", 8, 640, 512},
+        {"res256 conv k3", 8, 128, 768},
+        {"res256 conv k1 / shortcut", 8, 256, 256},
+        {"tconv k8 128->64 (phase)", 40, 256, 256},
+        {"res128 conv k3", 40, 64, 384},
+        {"res128 shortcut", 40, 128, 128},
+        {"tconv k4 64->32 (phase)", 160, 64, 128},
+        {"res64 conv k3", 160, 32, 192},
+        {"res64 shortcut", 160, 64, 64},
+        {"res32 conv k3", 320, 16, 96},
+        {"res32 conv k1", 320, 32, 16},
+        {"res32 shortcut", 320, 32, 32},
+    };
+    std::printf("%-28s %5s %5s %5s %10s %12s\n", "tiled_gemm (1 thread)", "M", "N", "K", "GFLOP/s",
+                "% of gemm");
+    const double peak = gemm_gflops();
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    for (const auto& sh : shapes) {
+      std::vector<float> x(static_cast<std::size_t>(sh.M * sh.K)), w(sh.K * sh.N), b(sh.N),
+          y(sh.M * sh.N);
+      for (auto* v : {&x, &w, &b}) {
+        for (auto& e : *v) e = dist(rng);
+      }
+      const int reps =
+          static_cast<int>(std::max<std::int64_t>(1, 200000000 / (sh.M * sh.N * sh.K)));
+      const auto t = best_of(3, [&] {
+        for (int r = 0; r < reps; ++r) {
+          tiled_gemm(sh.M, sh.N, sh.K, x.data(), sh.K, w.data(), sh.N, b.data(), y.data(), sh.N,
+                     false);
+          benchmark::DoNotOptimize(y.data());
+        }
+      });
+      const double gf = 2.0 * sh.M * sh.N * sh.K * reps / t.cpu * 1e-9;
+      std::printf("%-28s %5lld %5lld %5lld %10.1f %11.0f%%\n", sh.what,
+                  static_cast<long long>(sh.M), static_cast<long long>(sh.N),
+                  static_cast<long long>(sh.K), gf, 100.0 * gf / peak);
+    }
+    std::printf("(gemm 512^3 in this section: %.1f GFLOP/s; load average: %s)\n\n", peak,
+                loadavg().c_str());
+  }
 
   rt::MemoryBudget budget{512u << 20};
   const auto config = EncodecConfig::published_24khz();

@@ -1,6 +1,7 @@
 #include "models/encodec/layers.hpp"
 
 #include "models/encodec/gemm.hpp"
+#include "models/encodec/tiled_gemm.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -160,15 +161,26 @@ std::int64_t Conv1d::workspace_floats() const {
 void Conv1d::valid(const float* xp, std::int64_t n_out, float* y, float* workspace,
                    rt::Parallel* parallel) const {
   const std::int64_t k_in = static_cast<std::int64_t>(kernel) * in_channels;
+  // One product of `rows` output rows whose receptive fields are rows of `x` (stride ldx).
+  auto product = [&](std::int64_t rows, const float* x, std::int64_t ldx, float* out) {
+    switch (layout) {
+      case WeightLayout::kTiled:  // bias fused
+        tiled_gemm(rows, out_channels, k_in, x, ldx, weight.data(), out_channels, bias.data(), out,
+                   out_channels, false, parallel);
+        break;
+      case WeightLayout::kByOutput:
+        gemm_by_output(rows, out_channels, k_in, x, ldx, weight.data(), k_in, out, out_channels,
+                       false, parallel);
+        break;
+      case WeightLayout::kByInput:
+        gemm(rows, out_channels, k_in, x, ldx, weight.data(), out_channels, false, out,
+             out_channels, false, parallel);
+        break;
+    }
+  };
   if (dilation == 1) {
     // Output t reads rows [t * stride, t * stride + kernel): one contiguous block.
-    if (weight_by_output) {
-      gemm_by_output(n_out, out_channels, k_in, xp, static_cast<std::int64_t>(stride) * in_channels,
-                     weight.data(), k_in, y, out_channels, false, parallel);
-    } else {
-      gemm(n_out, out_channels, k_in, xp, static_cast<std::int64_t>(stride) * in_channels,
-           weight.data(), out_channels, false, y, out_channels, false, parallel);
-    }
+    product(n_out, xp, static_cast<std::int64_t>(stride) * in_channels, y);
   } else {
     const std::int64_t rows = std::max<std::int64_t>(1, workspace_floats() / k_in);
     for (std::int64_t t0 = 0; t0 < n_out; t0 += rows) {
@@ -181,16 +193,10 @@ void Conv1d::valid(const float* xp, std::int64_t n_out, float* y, float* workspa
                       sizeof(float) * in_channels);
         }
       }
-      if (weight_by_output) {
-        gemm_by_output(nt, out_channels, k_in, workspace, k_in, weight.data(), k_in,
-                       y + t0 * out_channels, out_channels, false, parallel);
-      } else {
-        gemm(nt, out_channels, k_in, workspace, k_in, weight.data(), out_channels, false,
-             y + t0 * out_channels, out_channels, false, parallel);
-      }
+      product(nt, workspace, k_in, y + t0 * out_channels);
     }
   }
-  add_bias(y, n_out, out_channels, bias.data(), parallel);
+  if (layout != WeightLayout::kTiled) add_bias(y, n_out, out_channels, bias.data(), parallel);
 }
 
 void Conv1d::forward(const float* x, std::int64_t length, std::vector<float>& y,
@@ -242,7 +248,7 @@ void transposed_range(const ConvTranspose1d& conv, const float* x, std::int64_t 
   const std::int64_t rows = conv.tile_rows();
   for (std::int64_t t0 = t_begin; t0 < t_end; t0 += rows) {
     const std::int64_t nt = std::min(rows, t_end - t0);
-    if (conv.weight_by_output) {
+    if (conv.layout == WeightLayout::kByOutput) {
       gemm_by_output(nt, k_out, conv.in_channels, x + t0 * conv.in_channels, conv.in_channels,
                      conv.weight.data(), conv.in_channels, tile, k_out, false);
     } else {
@@ -295,6 +301,14 @@ void ConvTranspose1d::accumulate(const float* x, std::int64_t length, float* ful
   }
 }
 
+void ConvTranspose1d::phase_rows(const float* xp, std::int64_t n, float* y,
+                                 rt::Parallel* parallel) const {
+  const std::int64_t n_cols = static_cast<std::int64_t>(stride) * out_channels;
+  // Stride-by-stride bias: column p * out + o of the product is output channel o.
+  tiled_gemm(n, n_cols, 2 * static_cast<std::int64_t>(in_channels), xp, in_channels, weight.data(),
+             n_cols, phase_bias.data(), y, n_cols, false, parallel);
+}
+
 void ConvTranspose1d::forward(const float* x, std::int64_t length, std::vector<float>& y,
                               rt::Parallel* parallel) const {
   if (length == 0) {
@@ -303,10 +317,18 @@ void ConvTranspose1d::forward(const float* x, std::int64_t length, std::vector<f
   }
   const std::int64_t full_len = (length - 1) * stride + kernel;
   std::vector<float> full(static_cast<std::size_t>(full_len * out_channels), 0.0f);
-  std::vector<float> workspace(
-      static_cast<std::size_t>(workspace_floats() * rt::parallel_size(parallel)));
-  accumulate(x, length, full.data(), workspace.data(), parallel);
-  add_bias(full.data(), full_len, out_channels, bias.data(), parallel);
+  if (layout == WeightLayout::kTiled) {
+    // Input rows -1 .. length (zeros at both ends) give output blocks 0 .. length, which are
+    // (length + 1) * stride = full_len rows (kernel = 2 * stride).
+    std::vector<float> padded(static_cast<std::size_t>((length + 2) * in_channels), 0.0f);
+    std::copy(x, x + length * in_channels, padded.begin() + in_channels);
+    phase_rows(padded.data(), length + 1, full.data(), parallel);
+  } else {
+    std::vector<float> workspace(
+        static_cast<std::size_t>(workspace_floats() * rt::parallel_size(parallel)));
+    accumulate(x, length, full.data(), workspace.data(), parallel);
+    add_bias(full.data(), full_len, out_channels, bias.data(), parallel);
+  }
   if (!norm_weight.empty()) {
     group_norm_inplace(full.data(), full_len, out_channels, norm_weight.data(), norm_bias.data());
   }

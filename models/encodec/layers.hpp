@@ -16,6 +16,17 @@ namespace earshot::encodec {
 
 using models::Tensor;
 
+// How a layer stores its weights, and so which product runs it.
+//   kByInput:  [kernel * in, out] through the tiled Eigen gemm (the encoder).
+//   kByOutput: [out, kernel * in]: each output's weights one sequential run, for products with a
+//              few rows that stream large weights (the decoder's first conv and first transposed
+//              conv at a push of a few frames; small_gemm.hpp).
+//   kTiled:    [kernel * in, out] through the register-tiled kernel with the bias fused
+//              (tiled_gemm.hpp): the decoder's small-channel later stages, where tens to hundreds
+//              of rows go through small weights. Transposed convolutions store their phase form
+//              (ConvTranspose1d).
+enum class WeightLayout { kByInput, kByOutput, kTiled };
+
 // How ELU evaluates expm1 for negative inputs.
 //   kExact: glibc's expm1f (within 1 ulp, like torch). The ENCODER uses it: a faster few-ulp
 //           variant perturbed the encoder output enough to flip 24 kbps codes whose reference
@@ -48,11 +59,9 @@ struct Conv1d {
   int stride = 1;
   int dilation = 1;
   bool causal = true;
-  // Weight layout. By default [kernel * in, out]: row (j * in + c), column o holds w[o][c][j].
-  // weight_by_output: [out, kernel * in], row o, column (j * in + c) -- each output's weights
-  // contiguous, so a product with few rows streams them as one sequential run per output (the
-  // decoder's layers, which the streaming decoder runs a few frames at a time).
-  bool weight_by_output = false;
+  // Weight layout. kByInput / kTiled: [kernel * in, out], row (j * in + c), column o holds
+  // w[o][c][j]. kByOutput: [out, kernel * in], row o, column (j * in + c).
+  WeightLayout layout = WeightLayout::kByInput;
   Tensor weight;
   Tensor bias;         // [out]
   Tensor norm_weight;  // time_group_norm only: GroupNorm(1, out) affine, else empty
@@ -86,11 +95,18 @@ struct ConvTranspose1d {
   int stride = 1;
   bool causal = true;
   double trim_right_ratio = 1.0;
-  // Weight layout. By default [in, kernel * out]: row c, column (j * out + o) holds w[c][o][j].
-  // weight_by_output: [kernel * out, in], row (j * out + o), column c (see Conv1d).
-  bool weight_by_output = false;
+  // Weight layout. kByInput: [in, kernel * out], row c, column (j * out + o) holds w[c][o][j].
+  // kByOutput: [kernel * out, in], row (j * out + o), column c (see Conv1d).
+  // kTiled (kernel == 2 * stride only): the phase form [2 * in, stride * out]. Output row
+  // t * stride + p receives tap p from input t and tap p + stride from input t - 1, so the
+  // `stride` output rows of input step t are ONE product row: [x[t-1], x[t]] (contiguous in
+  // time-major memory) times this matrix, row (c) holding w[c][o][p + stride] in column
+  // (p * out + o) and row (in + c) holding w[c][o][p]. No col2im scatter, no overlap buffer: the
+  // state between pushes is one input row.
+  WeightLayout layout = WeightLayout::kByInput;
   Tensor weight;
-  Tensor bias;  // [out]
+  Tensor bias;        // [out]
+  Tensor phase_bias;  // kTiled: the bias repeated per phase, [stride * out]
   Tensor norm_weight;
   Tensor norm_bias;
 
@@ -115,7 +131,12 @@ struct ConvTranspose1d {
   // ceil(kernel / stride) contributions; with kernel <= 2 * stride (EnCodec: kernel = 2 * stride)
   // that is two, whose float sum does not depend on order, so the result is bitwise the same for
   // any number of threads.
+  // (Not for kTiled.)
   void accumulate(const float* x, std::int64_t length, float* full, float* workspace,
+                  rt::Parallel* parallel = nullptr) const;
+  // kTiled: output rows [t * stride, (t + n) * stride) for input rows t..t+n-1, bias included,
+  // from xp = input rows t-1 .. t+n-1 ([n + 1, in]; row t-1 is zeros before the first input).
+  void phase_rows(const float* xp, std::int64_t n, float* y,
                   rt::Parallel* parallel = nullptr) const;
 };
 

@@ -10,17 +10,16 @@ std::string layer_name(const char* part, int index) {
 }
 
 ResidualBlock load_block(WeightLoader& loader, const EncodecConfig& config, const std::string& name,
-                         int channels, int dilation, bool by_output) {
+                         int channels, int dilation, WeightLayout layout) {
   const bool causal = config.use_causal_conv;
   const int hidden = channels / config.compress;
   ResidualBlock block;
   block.conv1 = loader.conv1d(name + ".block.1", channels, hidden, config.residual_kernel_size, 1,
-                              dilation, causal, by_output);
-  block.conv2 = loader.conv1d(name + ".block.3", hidden, channels, 1, 1, 1, causal, by_output);
+                              dilation, causal, layout);
+  block.conv2 = loader.conv1d(name + ".block.3", hidden, channels, 1, 1, 1, causal, layout);
   block.has_shortcut = config.use_conv_shortcut;
   if (block.has_shortcut) {
-    block.shortcut =
-        loader.conv1d(name + ".shortcut", channels, channels, 1, 1, 1, causal, by_output);
+    block.shortcut = loader.conv1d(name + ".shortcut", channels, channels, 1, 1, 1, causal, layout);
   }
   return block;
 }
@@ -62,7 +61,7 @@ SeanetEncoder SeanetEncoder::load(WeightLoader& loader, const EncodecConfig& c) 
     EncoderStage stage;
     for (int j = 0; j < c.num_residual_layers; ++j) {
       stage.blocks.push_back(load_block(loader, c, layer_name("encoder", index++), channels,
-                                        ipow(c.dilation_growth_rate, j), false));
+                                        ipow(c.dilation_growth_rate, j), WeightLayout::kByInput));
     }
     ++index;  // ELU
     stage.down = loader.conv1d(layer_name("encoder", index++), channels, channels * 2, ratio * 2,
@@ -104,11 +103,15 @@ SeanetDecoder SeanetDecoder::load(WeightLoader& loader, const EncodecConfig& c) 
   SeanetDecoder dec;
   int index = 0;
   int scaling = ipow(2, static_cast<int>(c.upsampling_ratios.size()));
-  // The decoder's weights are stored by output (layers.hpp): the streaming decoder multiplies
-  // them by a few rows per push, which streams each output's weights as one sequential run.
-  constexpr bool kByOutput = true;
+  // Weight layouts (layers.hpp). The first conv and the first transposed conv hold most of the
+  // convolution weights (1.8 + 8.4 MB at full size) and see only a push's few frames: stored by
+  // output, streamed once per push. Every later layer sees stride-multiplied rows through small
+  // weights: register-tiled, transposed convs in phase form. The last conv has one or two
+  // outputs: dot products (by output).
+  constexpr auto kStream = WeightLayout::kByOutput;
+  constexpr auto kTiled = WeightLayout::kTiled;
   dec.first = loader.conv1d(layer_name("decoder", index++), c.hidden_size, scaling * c.num_filters,
-                            c.kernel_size, 1, 1, causal, kByOutput);
+                            c.kernel_size, 1, 1, causal, kStream);
   dec.lstm =
       loader.lstm(layer_name("decoder", index++), scaling * c.num_filters, c.num_lstm_layers);
   for (int ratio : c.upsampling_ratios) {
@@ -116,10 +119,11 @@ SeanetDecoder SeanetDecoder::load(WeightLoader& loader, const EncodecConfig& c) 
     DecoderStage stage;
     ++index;  // ELU
     stage.up = loader.conv_transpose1d(layer_name("decoder", index++), channels, channels / 2,
-                                       ratio * 2, ratio, causal, c.trim_right_ratio, kByOutput);
+                                       ratio * 2, ratio, causal, c.trim_right_ratio,
+                                       dec.stages.empty() ? kStream : kTiled);
     for (int j = 0; j < c.num_residual_layers; ++j) {
       stage.blocks.push_back(load_block(loader, c, layer_name("decoder", index++), channels / 2,
-                                        ipow(c.dilation_growth_rate, j), kByOutput));
+                                        ipow(c.dilation_growth_rate, j), kTiled));
       stage.blocks.back().elu = EluMode::kFast;
     }
     dec.stages.push_back(std::move(stage));
@@ -127,7 +131,7 @@ SeanetDecoder SeanetDecoder::load(WeightLoader& loader, const EncodecConfig& c) 
   }
   ++index;  // ELU
   dec.last = loader.conv1d(layer_name("decoder", index++), c.num_filters, c.audio_channels,
-                           c.last_kernel_size, 1, 1, causal, kByOutput);
+                           c.last_kernel_size, 1, 1, causal, kStream);
   return dec;
 }
 

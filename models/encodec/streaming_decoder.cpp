@@ -210,10 +210,8 @@ std::int64_t StreamingDecoder::run(std::int64_t frames, bool final, float* out) 
   n = s.lstm.process(a, n, b);
   std::swap(a, b);
   charge();
-  const auto& dec = model_.decoder();
   for (std::size_t i = 0; i < s.ups.size(); ++i) {
-    elu_inplace(a, n * dec.stages[i].up.in_channels, parallel_, EluMode::kFast);
-    n = s.ups[i].up.process(a, n, b);
+    n = s.ups[i].up.process(a, n, b);  // ELU first
     std::swap(a, b);
     charge();
     for (auto& block : s.ups[i].blocks) {
@@ -222,8 +220,7 @@ std::int64_t StreamingDecoder::run(std::int64_t frames, bool final, float* out) 
     }
     charge();
   }
-  elu_inplace(a, n * dec.last.in_channels, parallel_, EluMode::kFast);
-  n = s.last.process(a, n, final, out);
+  n = s.last.process(a, n, final, out, EluMode::kFast);
   charge();
   samples_out_ += n;
   return n;

@@ -35,10 +35,12 @@ void StreamingConv::reset() {
   started_ = false;
 }
 
-std::int64_t StreamingConv::process(const float* x, std::int64_t n, bool final, float* y) {
+std::int64_t StreamingConv::process(const float* x, std::int64_t n, bool final, float* y,
+                                    std::optional<EluMode> elu) {
   const std::int64_t C = conv_->in_channels;
   float* buf = buffer_.data();
   std::memcpy(buf + (pad_ + pending_) * C, x, sizeof(float) * n * C);
+  if (elu) elu_inplace(buf + (pad_ + pending_) * C, n * C, parallel_, *elu);
   pending_ += n;
   if (!started_) {
     if (pending_ >= pad_ + 1) {
@@ -84,8 +86,13 @@ void StreamingConvTranspose::prepare(const ConvTranspose1d& conv, rt::MemoryBudg
   }
   conv_ = &conv;
   max_in_ = max_in;
-  acc_ = reserve(budget, name, max_in * conv.stride + conv.kernel - conv.stride, conv.out_channels);
-  workspace_ = reserve(budget, name, rt::parallel_size(parallel), conv.workspace_floats());
+  if (conv.layout == WeightLayout::kTiled) {
+    acc_ = reserve(budget, name, 1 + max_in, conv.in_channels);
+  } else {
+    acc_ =
+        reserve(budget, name, max_in * conv.stride + conv.kernel - conv.stride, conv.out_channels);
+    workspace_ = reserve(budget, name, rt::parallel_size(parallel), conv.workspace_floats());
+  }
   reset();
 }
 
@@ -93,11 +100,22 @@ void StreamingConvTranspose::reset() {
   std::fill(acc_.span().begin(), acc_.span().end(), 0.0f);
 }
 
-std::int64_t StreamingConvTranspose::process(const float* x, std::int64_t n, float* y) {
+std::int64_t StreamingConvTranspose::process(float* x, std::int64_t n, float* y) {
+  if (n == 0) return 0;
+  float* acc = acc_.data();
+  if (conv_->layout == WeightLayout::kTiled) {
+    // [previous input, n new inputs] -> n * stride output rows; the last input is kept.
+    const std::int64_t C = conv_->in_channels;
+    std::memcpy(acc + C, x, sizeof(float) * n * C);
+    elu_inplace(acc + C, n * C, parallel_, EluMode::kFast);
+    conv_->phase_rows(acc, n, y, parallel_);
+    std::memcpy(acc, acc + n * C, sizeof(float) * C);
+    return n * conv_->stride;
+  }
+  elu_inplace(x, n * conv_->in_channels, parallel_, EluMode::kFast);
   const std::int64_t C = conv_->out_channels;
   const std::int64_t tail = conv_->kernel - conv_->stride;
   const std::int64_t n_out = n * conv_->stride;
-  float* acc = acc_.data();
   conv_->accumulate(x, n, acc, workspace_.data(), parallel_);
   // Rows before n * stride get no contribution from later inputs: they are final.
   const float* b = conv_->bias.data();
@@ -143,7 +161,6 @@ void StreamingResidualBlock::prepare(const ResidualBlock& block, rt::MemoryBudge
   block_ = &block;
   channels_ = block.conv1.in_channels;
   conv1_.prepare(block.conv1, budget, name, max_in, parallel);
-  activated_ = reserve(budget, name, max_in, channels_);
   branch_ = reserve(budget, name, conv1_.max_out(), block.conv1.out_channels);
   shortcut_ = reserve(budget, name, conv1_.max_out(), channels_);
   workspace_ = reserve(budget, name, 1,
@@ -167,9 +184,7 @@ std::int64_t StreamingResidualBlock::process(const float* x, std::int64_t n, boo
     }
   }
   fifo_rows_ += n;
-  std::memcpy(activated_.data(), x, sizeof(float) * n * C);
-  elu_inplace(activated_.data(), n * C, parallel_, block_->elu);
-  const std::int64_t m = conv1_.process(activated_.data(), n, final, branch_.data());
+  const std::int64_t m = conv1_.process(x, n, final, branch_.data(), block_->elu);
   if (m == 0) return 0;
   elu_inplace(branch_.data(), m * block_->conv1.out_channels, parallel_, block_->elu);
   block_->conv2.valid(branch_.data(), m, y, workspace_.data(), parallel_);

@@ -8,6 +8,7 @@
 #include "rt/memory_budget.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace earshot::encodec {
@@ -21,7 +22,9 @@ class StreamingConv {
   std::int64_t max_out() const { return pad_ + max_in_; }
   std::int64_t pad() const { return pad_; }
   // Takes n rows; on `final`, also releases what the start still held. Returns rows written.
-  std::int64_t process(const float* x, std::int64_t n, bool final, float* y);
+  // `elu`: the layer's input is ELU(x) in that mode, applied as the rows are taken in.
+  std::int64_t process(const float* x, std::int64_t n, bool final, float* y,
+                       std::optional<EluMode> elu = std::nullopt);
   void reset();
 
  private:
@@ -35,20 +38,25 @@ class StreamingConv {
   bool started_ = false;
 };
 
-// ConvTranspose1d whose whole padding is trimmed on the right (causal): keeps the overlap tail.
+// ConvTranspose1d whose whole padding is trimmed on the right (causal). Stored by input or by
+// output it keeps the overlap tail of its output; in the phase layout (kTiled) it keeps the
+// previous input row instead (layers.hpp).
 class StreamingConvTranspose {
  public:
   void prepare(const ConvTranspose1d& conv, rt::MemoryBudget& budget, const std::string& name,
                std::int64_t max_in, rt::Parallel* parallel = nullptr);
   std::int64_t max_out() const { return max_in_ * conv_->stride; }
-  std::int64_t process(const float* x, std::int64_t n, float* y);
+  // The layer's input is ELU(x) (decoder mode); x is the caller's scratch and may be changed.
+  std::int64_t process(float* x, std::int64_t n, float* y);
   void reset();
 
  private:
   const ConvTranspose1d* conv_ = nullptr;
   rt::Parallel* parallel_ = nullptr;
   std::int64_t max_in_ = 0;
-  models::Tensor acc_;  // [max_in * stride + kernel - stride, out]; rows [0, tail) carried over
+  // Overlap layouts: [max_in * stride + kernel - stride, out], rows [0, tail) carried over.
+  // Phase layout: [1 + max_in, in], row 0 the previous input (zeros at the start).
+  models::Tensor acc_;
   models::Tensor workspace_;
 };
 
@@ -80,9 +88,8 @@ class StreamingResidualBlock {
   rt::Parallel* parallel_ = nullptr;
   int channels_ = 0;
   StreamingConv conv1_;
-  models::Tensor activated_;  // [max_in, C]: ELU(x)
-  models::Tensor branch_;     // [max_out, C / compress]
-  models::Tensor shortcut_;   // [max_out, C]: FIFO of shortcut rows not yet matched
+  models::Tensor branch_;    // [max_out, C / compress]
+  models::Tensor shortcut_;  // [max_out, C]: FIFO of shortcut rows not yet matched
   models::Tensor workspace_;
   std::int64_t fifo_rows_ = 0;
 };

@@ -1,6 +1,9 @@
 #include "models/encodec/weight_loader.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 namespace earshot::encodec {
 namespace {
@@ -67,7 +70,7 @@ void WeightLoader::load_norm(const std::string& layer, int channels, Tensor& wei
 }
 
 Conv1d WeightLoader::conv1d(const std::string& layer, int in, int out, int kernel, int stride,
-                            int dilation, bool causal, bool by_output) {
+                            int dilation, bool causal, WeightLayout layout) {
   Conv1d conv;
   conv.in_channels = in;
   conv.out_channels = out;
@@ -75,7 +78,8 @@ Conv1d WeightLoader::conv1d(const std::string& layer, int in, int out, int kerne
   conv.stride = stride;
   conv.dilation = dilation;
   conv.causal = causal;
-  conv.weight_by_output = by_output;
+  conv.layout = layout;
+  const bool by_output = layout == WeightLayout::kByOutput;
   const auto w = conv_weight(layer, {out, in, kernel});
   // [out, in, k] -> [k * in, out] so that a padded time-major input is the left operand, or
   // (by_output) [out, k * in].
@@ -99,7 +103,7 @@ Conv1d WeightLoader::conv1d(const std::string& layer, int in, int out, int kerne
 
 ConvTranspose1d WeightLoader::conv_transpose1d(const std::string& layer, int in, int out,
                                                int kernel, int stride, bool causal,
-                                               double trim_right_ratio, bool by_output) {
+                                               double trim_right_ratio, WeightLayout layout) {
   ConvTranspose1d conv;
   conv.in_channels = in;
   conv.out_channels = out;
@@ -107,10 +111,41 @@ ConvTranspose1d WeightLoader::conv_transpose1d(const std::string& layer, int in,
   conv.stride = stride;
   conv.causal = causal;
   conv.trim_right_ratio = trim_right_ratio;
-  conv.weight_by_output = by_output;
+  conv.layout = layout;
   const auto w = conv_weight(layer, {in, out, kernel});
+  auto tap = [&](int c, int o, int j) {
+    return w[(static_cast<std::int64_t>(c) * out + o) * kernel + j];
+  };
+  conv.bias = tensor(layer + ".conv.bias", {out});
+  load_norm(layer, out, conv.norm_weight, conv.norm_bias);
+  if (layout == WeightLayout::kTiled) {
+    if (kernel != 2 * stride) {
+      throw std::invalid_argument(layer + ": the phase layout needs kernel == 2 * stride (kernel " +
+                                  std::to_string(kernel) + ", stride " + std::to_string(stride) +
+                                  ")");
+    }
+    // [2 * in, stride * out]: row c is the previous input's tap p + stride, row in + c the
+    // current input's tap p, in column p * out + o (layers.hpp).
+    const std::int64_t cols = static_cast<std::int64_t>(stride) * out;
+    conv.weight = Tensor(budget_, kBudgetName, {2 * static_cast<std::int64_t>(in), cols});
+    float* dst = conv.weight.data();
+    for (int c = 0; c < in; ++c) {
+      for (int p = 0; p < stride; ++p) {
+        for (int o = 0; o < out; ++o) {
+          dst[c * cols + p * out + o] = tap(c, o, p + stride);
+          dst[(static_cast<std::int64_t>(in) + c) * cols + p * out + o] = tap(c, o, p);
+        }
+      }
+    }
+    conv.phase_bias = Tensor(budget_, kBudgetName, {cols});
+    for (int p = 0; p < stride; ++p) {
+      std::copy(conv.bias.data(), conv.bias.data() + out, conv.phase_bias.data() + p * out);
+    }
+    return conv;
+  }
   // [in, out, k] -> [in, k * out]: one input step yields `kernel` consecutive output rows; or
   // (by_output) [k * out, in].
+  const bool by_output = layout == WeightLayout::kByOutput;
   const std::int64_t k_out = static_cast<std::int64_t>(kernel) * out;
   conv.weight = by_output ? Tensor(budget_, kBudgetName, {k_out, in})
                           : Tensor(budget_, kBudgetName, {in, k_out});
@@ -119,13 +154,10 @@ ConvTranspose1d WeightLoader::conv_transpose1d(const std::string& layer, int in,
     for (int o = 0; o < out; ++o) {
       for (int j = 0; j < kernel; ++j) {
         const std::int64_t col = static_cast<std::int64_t>(j) * out + o;
-        dst[by_output ? col * in + c : c * k_out + col] =
-            w[(static_cast<std::int64_t>(c) * out + o) * kernel + j];
+        dst[by_output ? col * in + c : c * k_out + col] = tap(c, o, j);
       }
     }
   }
-  conv.bias = tensor(layer + ".conv.bias", {out});
-  load_norm(layer, out, conv.norm_weight, conv.norm_bias);
   return conv;
 }
 

@@ -24,12 +24,13 @@ class WeightLoader {
 
   // `layer` is the module path without ".conv", e.g. "encoder.layers.0" or
   // "encoder.layers.1.block.1".
-  // by_output: the weight_by_output layout (layers.hpp).
+  // `layout`: how the weights are stored (layers.hpp). A kTiled transposed convolution needs
+  // kernel == 2 * stride (EnCodec's), else std::invalid_argument.
   Conv1d conv1d(const std::string& layer, int in, int out, int kernel, int stride, int dilation,
-                bool causal, bool by_output = false);
+                bool causal, WeightLayout layout = WeightLayout::kByInput);
   ConvTranspose1d conv_transpose1d(const std::string& layer, int in, int out, int kernel,
                                    int stride, bool causal, double trim_right_ratio,
-                                   bool by_output = false);
+                                   WeightLayout layout = WeightLayout::kByInput);
   // `layer` e.g. "encoder.layers.13" (tensors under <layer>.lstm).
   Lstm lstm(const std::string& layer, int size, int layers);
   // A tensor with an exact expected shape.

@@ -1,0 +1,30 @@
+// Register-tiled product for the decoder's small-channel layers: the later SEANet stages, where a
+// streaming push of one frame already brings 8 to 320 time rows through convolutions of 16 to 640
+// outputs with K of 16 to 768. Eigen re-packs both operands for every such call and, at these
+// sizes, spent as long packing as multiplying (35-45 GFLOP/s, against 65-85 for large sgemm).
+//
+// Here the weights are [K, N] (k-major, outputs contiguous) and are used where they lie: a tile of
+// R rows x V vectors of 16 outputs is held in registers while k runs from 0 to K; each step loads
+// V weight vectors and broadcasts one activation per row (R x V fused multiply-adds). The bias is
+// the accumulators' starting value, so it costs no extra pass. Time-major activations make a
+// dilation-1 convolution's receptive field one contiguous run, so X is the layer's (padded) input
+// itself with a row stride of stride * in_channels: no im2col copy.
+//
+// Every output is (accumulate ? Y : 0) + bias, then k = 0..K-1 in fused multiply-adds: the same
+// bits whatever the tiling, the number of rows, or how a team splits the rows or columns.
+#pragma once
+
+#include "rt/thread_team.hpp"
+
+#include <cstdint>
+
+namespace earshot::encodec {
+
+// Y[M,N] = (accumulate ? Y : 0) + bias[N] + X[M,K] * W[K,N]; bias may be null. Row strides
+// ldx, ldw (>= N), ldy (>= N). Allocates nothing. With `parallel`, large products split their rows
+// (or, with few rows, their columns) across the team: bitwise the same result.
+void tiled_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* X, std::int64_t ldx,
+                const float* W, std::int64_t ldw, const float* bias, float* Y, std::int64_t ldy,
+                bool accumulate, rt::Parallel* parallel = nullptr);
+
+}  // namespace earshot::encodec
