@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -41,6 +42,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -170,22 +172,88 @@ class SgemmPeak {
 };
 
 // Per-stage time between the model's taps, in thread CPU time of the forward()'s thread (one
-// thread) or in wall time (a team: the other workers' CPU time is not this thread's).
+// thread) or in wall time (a team: the other workers' CPU time is not this thread's). Taps named
+// "+step" end a step inside the next named stage: their time goes to "stage+step", and the time
+// from the last step to the stage's tap to "stage+rest".
 class StageTimer : public Probe {
  public:
   explicit StageTimer(bool cpu) : cpu_(cpu) {}
-  void start() { last_ = now(); }
+  void start() {
+    last_ = stage_start_ = now();
+    cpu_start_ = process_cpu();
+  }
   void tap(std::string_view stage, std::span<const float>) override {
     const double t = now();
-    seconds[std::string(stage)] += t - last_;
-    last_ = now();
+    if (stage.empty() || stage.front() != '+') {
+      const double c = process_cpu();  // all threads: where a team's extra CPU time goes
+      process_seconds[std::string(stage)] += c - cpu_start_;
+      cpu_start_ = c;
+    }
+    if (!stage.empty() && stage.front() == '+') {
+      pending_.emplace_back(std::string(stage), t - last_);
+    } else {
+      const std::string name(stage);
+      seconds[name] += t - stage_start_;
+      if (!pending_.empty()) {
+        for (const auto& [step, dt] : pending_) steps[name + step] += dt;
+        steps[name + "+rest"] += t - last_;
+      }
+      pending_.clear();
+      stage_start_ = t;
+    }
+    last_ = t;
   }
   std::map<std::string, double> seconds;
+  std::map<std::string, double> process_seconds;
+  std::map<std::string, double> steps;
 
  private:
   double now() const { return cpu_ ? thread_cpu() : wall(); }
   bool cpu_;
-  double last_ = 0.0;
+  double last_ = 0.0, stage_start_ = 0.0, cpu_start_ = 0.0;
+  std::vector<std::pair<std::string, double>> pending_;
+};
+
+// A ThreadTeam that accounts for where its CPU time goes: the thread CPU time spent inside the
+// model's shares (useful work), split by the thread that ran them, next to the threads' total
+// CPU time. What is left is the caller's serial code (outside any parallel region), the caller
+// waiting for the last share of a region, and the workers spinning or waking between regions.
+class AccountingTeam final : public rt::Parallel {
+ public:
+  explicit AccountingTeam(int threads) : team_(threads) {}
+  int size() const override { return team_.size(); }
+  void run(rt::FunctionRef<void(int)> fn) override {
+    ++regions;
+    const std::thread::id caller = std::this_thread::get_id();
+    const double c0 = thread_cpu();
+    team_.run([&](int share) {
+      const double t0 = thread_cpu();
+      fn(share);
+      const double dt = thread_cpu() - t0;
+      // Shares of one run have distinct indices; runs do not overlap.
+      (std::this_thread::get_id() == caller ? caller_work_ : worker_work_)[share] += dt;
+    });
+    caller_in_regions += thread_cpu() - c0;
+  }
+  double caller_work() const { return sum(caller_work_); }
+  double worker_work() const { return sum(worker_work_); }
+  void reset() {
+    regions = 0;
+    caller_in_regions = 0.0;
+    caller_work_.fill(0.0);
+    worker_work_.fill(0.0);
+  }
+  long regions = 0;
+  double caller_in_regions = 0.0;  // caller thread CPU inside run(): its shares + waiting
+
+ private:
+  static double sum(const std::array<double, 64>& a) {
+    double s = 0.0;
+    for (double v : a) s += v;
+    return s;
+  }
+  rt::ThreadTeam team_;
+  std::array<double, 64> caller_work_{}, worker_work_{};
 };
 
 struct Built {
@@ -255,12 +323,20 @@ bool measure_rss(const char* self, int threads, double& rss, double& budget) {
 }
 
 struct RunResult {
-  double seconds = 0.0;                 // per segment: thread CPU (1 thread) or wall (team)
-  double process_cpu = 0.0;             // per segment, all threads
-  std::map<std::string, double> stage;  // per segment
+  double seconds = 0.0;                         // per segment: thread CPU (1 thread) or wall (team)
+  double process_cpu = 0.0;                     // per segment, all threads
+  std::map<std::string, double> stage;          // per segment
+  std::map<std::string, double> stage_process;  // per segment, process CPU
+  std::map<std::string, double> steps;          // per segment, "stage+step"
+  // A team's CPU time per segment: shares run by the caller / by the other threads, the
+  // caller waiting inside regions, the caller's serial code, everything else (the other
+  // threads between regions: spinning, waking).
+  double caller_work = 0, worker_work = 0, caller_wait = 0, serial = 0, idle = 0;
+  long regions = 0;
 };
 
-RunResult run_model(HTDemucs& model, int iterations, bool cpu_clock, SgemmPeak& peak) {
+RunResult run_model(HTDemucs& model, int iterations, bool cpu_clock, SgemmPeak& peak,
+                    AccountingTeam* team) {
   const std::int64_t L = model.segment_length();
   auto mix = random_mix(L);
   std::vector<float> out(8 * static_cast<std::size_t>(L));
@@ -268,12 +344,15 @@ RunResult run_model(HTDemucs& model, int iterations, bool cpu_clock, SgemmPeak& 
   model.forward(mix.data(), L, out.data());  // warm-up (FFTW plans, page faults)
   model.set_probe(&timer);
   RunResult r;
+  double caller_cpu = 0.0;
+  if (team != nullptr) team->reset();
   for (int i = 0; i < iterations; ++i) {
     peak.measure(1);  // interleaved: the peak sees the same machine state as the model
-    const double p0 = process_cpu();
+    const double p0 = process_cpu(), c0 = thread_cpu();
     timer.start();
     model.forward(mix.data(), L, out.data());
     r.process_cpu += process_cpu() - p0;
+    caller_cpu += thread_cpu() - c0;
   }
   model.set_probe(nullptr);
   peak.measure(1);
@@ -281,7 +360,18 @@ RunResult run_model(HTDemucs& model, int iterations, bool cpu_clock, SgemmPeak& 
     r.stage[name] = s / iterations;
     r.seconds += s / iterations;
   }
+  for (const auto& [name, s] : timer.process_seconds) r.stage_process[name] = s / iterations;
+  for (const auto& [name, s] : timer.steps) r.steps[name] = s / iterations;
   r.process_cpu /= iterations;
+  if (team != nullptr) {
+    const double n = iterations;
+    r.caller_work = team->caller_work() / n;
+    r.worker_work = team->worker_work() / n;
+    r.caller_wait = team->caller_in_regions / n - r.caller_work;
+    r.serial = caller_cpu / n - team->caller_in_regions / n;
+    r.idle = r.process_cpu - caller_cpu / n - r.worker_work;
+    r.regions = team->regions / iterations;
+  }
   return r;
 }
 
@@ -337,15 +427,15 @@ int main(int argc, char** argv) {
   std::size_t params = 0;
   std::map<int, RunResult> results;
   for (int t : thread_counts) {
-    std::unique_ptr<rt::ThreadTeam> team;
-    if (t > 1) team = std::make_unique<rt::ThreadTeam>(t);
+    std::unique_ptr<AccountingTeam> team;
+    if (t > 1) team = std::make_unique<AccountingTeam>(t);
     Built b = build(team.get());
     if (costs.empty()) {
       costs = b.model->stage_costs();
       for (const auto& s : costs) total_flops += s.flops;
       params = b.params;
     }
-    results[t] = run_model(*b.model, iterations, /*cpu_clock=*/t == 1, peak);
+    results[t] = run_model(*b.model, iterations, /*cpu_clock=*/t == 1, peak, team.get());
   }
   const double P = peak.best();
   const double G = total_flops * 1e-9;
@@ -357,21 +447,43 @@ int main(int argc, char** argv) {
 
   std::printf("\n%-18s %8s", "stage", "GFLOP");
   for (int t : thread_counts)
-    std::printf(t == 1 ? " | %9s %8s %6s" : " | %9s %8s",
+    std::printf(t == 1 ? " | %9s %8s %6s" : " | %9s %8s %9s %6s",
                 t == 1 ? "1t cpu ms" : (std::to_string(t) + "t wall ms").c_str(), "GFLOP/s",
-                "%peak");
+                t == 1 ? "%peak" : (std::to_string(t) + "t cpu ms").c_str(), "cpu/1t");
   std::printf("\n");
+  const bool have1 = results.count(1) > 0;
   for (const auto& s : costs) {
     std::printf("%-18s %8.2f", s.name.c_str(), s.flops * 1e-9);
     for (int t : thread_counts) {
       const double sec = results[t].stage[s.name];
       const double rate = sec > 0 ? s.flops * 1e-9 / sec : 0.0;
-      if (t == 1)
+      if (t == 1) {
         std::printf(" | %9.1f %8.1f %5.0f%%", sec * 1e3, rate, 100.0 * rate / P);
-      else
-        std::printf(" | %9.1f %8.1f", sec * 1e3, rate);
+      } else {
+        const double cpu = results[t].stage_process[s.name];
+        const double one = have1 ? results[1].stage[s.name] : 0.0;
+        std::printf(" | %9.1f %8.1f %9.1f %6.2f", sec * 1e3, rate, cpu * 1e3,
+                    one > 0 ? cpu / one : 0.0);
+      }
     }
     std::printf("\n");
+  }
+
+  // Steps inside each U-Net level (probe taps "+step"): where a stage's time goes.
+  for (int t : thread_counts) {
+    std::printf("\nsteps inside the U-Net levels, %d thread(s) (%s ms per segment):\n", t,
+                t == 1 ? "thread CPU" : "wall");
+    for (const auto& s : costs) {
+      const std::string prefix = s.name + "+";
+      std::string line;
+      for (const auto& [name, sec] : results[t].steps)
+        if (name.rfind(prefix, 0) == 0) {
+          char buf[96];
+          std::snprintf(buf, sizeof buf, "  %s %.1f", name.c_str() + prefix.size(), sec * 1e3);
+          line += buf;
+        }
+      if (!line.empty()) std::printf("  %-7s%s\n", s.name.c_str(), line.c_str());
+    }
   }
   std::printf("\n");
   for (int t : thread_counts) {
@@ -384,6 +496,15 @@ int main(int argc, char** argv) {
         t, r.seconds, t == 1 ? "thread CPU" : "wall", cpu, audio_s / r.seconds, G / r.seconds,
         100.0 * G / r.seconds / (P * t), t, 16.0 / cpu, 18.0 / cpu, stride_s,
         r.seconds < stride_s ? "keeps up" : "falls behind");
+    if (t > 1)
+      std::printf(
+          "  where the %d threads' %.3f CPU-s go: shares run by the caller %.3f, by the other "
+          "threads %.3f (work %.3f%s), caller waiting for the last share %.3f, caller serial "
+          "code %.3f, other threads between regions (spin/wake) %.3f; %ld parallel regions\n",
+          t, cpu, r.caller_work, r.worker_work, r.caller_work + r.worker_work,
+          have1 ? (" vs 1 thread's " + std::to_string(results[1].seconds).substr(0, 5)).c_str()
+                : "",
+          r.caller_wait, r.serial, r.idle, r.regions);
   }
   // Issue 4's aim: at least 3x faster than the PyTorch CPU reference (16-18 CPU-s per segment on
   // this 2-core machine). 3x the faster end (16 CPU-s) allows 5.33 CPU-s; a team's wall time is

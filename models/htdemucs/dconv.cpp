@@ -232,144 +232,137 @@ void glu_tile(const float* h, std::int64_t plane, int hidden, int C, const float
 
 }  // namespace
 
-std::int64_t dconv_stats_doubles(int /*channels*/, int hidden, int h, std::int64_t w) {
-  const std::int64_t hh = static_cast<std::int64_t>(hidden) * hidden;
-  return h * tiles_per_row(w) * tile_stride(hidden) + 4LL * h + 2 * hh + hidden;
-}
+namespace {
 
-std::int64_t dconv_worker_floats(int channels, int hidden) {
-  return 2LL * channels * (hidden + 1);
-}
+// The steps of one layer over tiles and rows, shared by the tile-parallel path (one step over
+// all tiles at a time, statistics combined on the calling thread) and the row-wise path (every
+// step of every layer for one row on one worker while the row is in cache). Both run the same
+// arithmetic in the same order, so they give identical results.
+class LayerSteps {
+ public:
+  LayerSteps(const DConvLayerW& l, const Act& y, float* hid, double* stats, double* gram)
+      : l_(l),
+        y_(y),
+        hid_(hid),
+        stats_(stats),
+        gram_(gram),
+        C_(y.c),
+        hidden_(static_cast<int>(l.conv1.b.numel())),
+        W_(y.w),
+        P_(y.plane()),
+        tpr_(tiles_per_row(y.w)),
+        ts_(tile_stride(hidden_)),
+        rows_(stats + y.h * tpr_ * ts_) {}
 
-void dconv_layer(const DConvLayerW& l, const Act& y, float* hid, double* stats, Workers& workers) {
-  const int C = y.c;
-  const int hidden = static_cast<int>(l.conv1.b.numel());
-  const std::int64_t W = y.w, P = y.plane();
-  const int H = y.h;
-  const std::int64_t tpr = tiles_per_row(W), tiles = H * tpr, ts = tile_stride(hidden);
-  const std::int64_t hh = static_cast<std::int64_t>(hidden) * hidden;
-  double* rows = stats + tiles * ts;
-  double* gram = rows + 4LL * H;    // W2^T W2 (upper triangle)
-  double* cov = gram + hh;          // the current row's co-moments of g (upper triangle)
-  double* mean_g = cov + hh;        // the current row's mean of g
-  auto channel_mean = [&](int o) {  // e[o] = W2[o] . mean_g + b2[o]
-    double e = l.conv2.b.data()[o];
-    for (int c = 0; c < hidden; ++c)
-      e += static_cast<double>(l.conv2.w.data()[static_cast<std::int64_t>(o) * hidden + c]) *
-           mean_g[c];
-    return e;
-  };
-  if (workers.cols.empty() ||
-      static_cast<std::int64_t>(workers.cols.front().capacity) < dconv_worker_floats(C, hidden))
-    throw std::logic_error("htdemucs: DConv worker scratch too small");
-  auto tile_range = [&](std::int64_t t, int& row, std::int64_t& p0, std::int64_t& p1) {
-    row = static_cast<int>(t / tpr);
-    p0 = (t % tpr) * kTile;
-    p1 = std::min(W, p0 + kTile);
-  };
-  const float* w1 = l.conv1.w.data();
-  const float* b1 = l.conv1.b.data();
-  const float* w2 = l.conv2.w.data();
-  const float* b2 = l.conv2.b.data();
+  // W2^T W2 (upper triangle): GN2's variance follows from it (see below).
+  void compute_gram() const {
+    const std::int64_t hh = static_cast<std::int64_t>(hidden_) * hidden_;
+    const float* w2 = l_.conv2.w.data();
+    std::fill(gram_, gram_ + hh, 0.0);
+    for (int o = 0; o < 2 * C_; ++o) {
+      const float* wo = w2 + static_cast<std::int64_t>(o) * hidden_;
+      for (int c = 0; c < hidden_; ++c)
+        for (int d = c; d < hidden_; ++d)
+          gram_[c * hidden_ + d] += static_cast<double>(wo[c]) * wo[d];
+    }
+  }
 
   // 1. conv1, and per tile the sum of h and the squared deviations from the tile's mean (the
   //    tiles combine below without the cancellation of a plain sum of squares).
-  workers.run(tiles, 1, [&](std::int64_t t0, std::int64_t t1, int) {
-    for (std::int64_t t = t0; t < t1; ++t) {
-      int row;
-      std::int64_t p0, p1;
-      tile_range(t, row, p0, p1);
-      float* hr = hid + row * W;
-      conv1_tile(y.data + row * W, P, C, W, hidden, w1, b1, l.dilation, p0, p1, hr);
-      double s = 0.0, m2 = 0.0;
-      for (int c = 0; c < hidden; ++c) s += CArr(hr + c * P + p0, p1 - p0).sum();
-      const auto tile_mean = static_cast<float>(s / (static_cast<double>(hidden) * (p1 - p0)));
-      for (int c = 0; c < hidden; ++c)
-        m2 += (CArr(hr + c * P + p0, p1 - p0) - tile_mean).square().sum();
-      stats[t * ts] = s;
-      stats[t * ts + 1] = m2;
-    }
-  });
-  auto tile_len = [&](std::int64_t t) {
-    const std::int64_t p0 = (t % tpr) * kTile;
-    return static_cast<double>(std::min(W, p0 + kTile) - p0);
-  };
-  const double count1 = static_cast<double>(hidden) * static_cast<double>(W);
-  for (int r = 0; r < H; ++r) {
+  void conv1(std::int64_t t) const {
+    int row;
+    std::int64_t p0, p1;
+    range(t, row, p0, p1);
+    float* hr = hid_ + row * W_;
+    conv1_tile(y_.data + row * W_, P_, C_, W_, hidden_, l_.conv1.w.data(), l_.conv1.b.data(),
+               l_.dilation, p0, p1, hr);
+    double s = 0.0, m2 = 0.0;
+    for (int c = 0; c < hidden_; ++c) s += CArr(hr + c * P_ + p0, p1 - p0).sum();
+    const auto tile_mean = static_cast<float>(s / (static_cast<double>(hidden_) * (p1 - p0)));
+    for (int c = 0; c < hidden_; ++c)
+      m2 += (CArr(hr + c * P_ + p0, p1 - p0) - tile_mean).square().sum();
+    stats_[t * ts_] = s;
+    stats_[t * ts_ + 1] = m2;
+  }
+
+  // GN1's mean and 1/std of row r from its tiles.
+  void row_stats1(int r) const {
+    const double count1 = static_cast<double>(hidden_) * static_cast<double>(W_);
     double s = 0.0;
-    for (std::int64_t t = r * tpr; t < (r + 1) * tpr; ++t) s += stats[t * ts];
+    for (std::int64_t t = r * tpr_; t < (r + 1) * tpr_; ++t) s += stats_[t * ts_];
     const double mean = s / count1;
     double m2 = 0.0;  // Chan et al.: the tiles' M2 plus the spread of their means
-    for (std::int64_t t = r * tpr; t < (r + 1) * tpr; ++t) {
-      const double n = hidden * tile_len(t);
-      const double d = static_cast<double>(static_cast<float>(stats[t * ts] / n)) - mean;
-      m2 += stats[t * ts + 1] + n * d * d;
+    for (std::int64_t t = r * tpr_; t < (r + 1) * tpr_; ++t) {
+      const double n = hidden_ * tile_len(t);
+      const double d = static_cast<double>(static_cast<float>(stats_[t * ts_] / n)) - mean;
+      m2 += stats_[t * ts_ + 1] + n * d * d;
     }
-    rows[4 * r] = mean;
-    rows[4 * r + 1] = 1.0 / std::sqrt(m2 / count1 + kEps);  // biased variance, as torch
+    rows_[4 * r] = mean;
+    rows_[4 * r + 1] = 1.0 / std::sqrt(m2 / count1 + kEps);  // biased variance, as torch
   }
 
   // 2. GN1 + GELU in place; per tile the sums of g and its co-moments about the tile means.
-  const float* g1 = l.norm1.g.data();
-  const float* be1 = l.norm1.b.data();
-  workers.run(tiles, 1, [&](std::int64_t t0, std::int64_t t1, int) {
-    for (std::int64_t t = t0; t < t1; ++t) {
-      int row;
-      std::int64_t p0, p1;
-      tile_range(t, row, p0, p1);
-      const double mean = rows[4 * row], inv = rows[4 * row + 1];
-      float* hr = hid + row * W + p0;
-      double* part = stats + t * ts + 2;
-      for (int c = 0; c < hidden; ++c) {
-        Arr a(hr + c * P, p1 - p0);
-        const auto scale = static_cast<float>(inv * g1[c]);
-        const auto shift = static_cast<float>(be1[c] - mean * inv * g1[c]);
-        a = a * scale + shift;
-        a = 0.5f * a * (1.0f + (a * kInvSqrt2).erf());
-        part[c] = a.sum();
-      }
-      const auto n = static_cast<double>(p1 - p0);
-      for (int c = 0; c < hidden; ++c) {
-        const auto mc = static_cast<float>(part[c] / n);
-        for (int d = c; d < hidden; ++d) {
-          const auto md = static_cast<float>(part[d] / n);
-          part[hidden + c * hidden + d] =
-              ((CArr(hr + c * P, p1 - p0) - mc) * (CArr(hr + d * P, p1 - p0) - md)).sum();
-        }
+  void gelu(std::int64_t t) const {
+    int row;
+    std::int64_t p0, p1;
+    range(t, row, p0, p1);
+    const float* g1 = l_.norm1.g.data();
+    const float* be1 = l_.norm1.b.data();
+    const double mean = rows_[4 * row], inv = rows_[4 * row + 1];
+    float* hr = hid_ + row * W_ + p0;
+    double* part = stats_ + t * ts_ + 2;
+    for (int c = 0; c < hidden_; ++c) {
+      Arr a(hr + c * P_, p1 - p0);
+      const auto scale = static_cast<float>(inv * g1[c]);
+      const auto shift = static_cast<float>(be1[c] - mean * inv * g1[c]);
+      a = a * scale + shift;
+      a = 0.5f * a * (1.0f + (a * kInvSqrt2).erf());
+      part[c] = a.sum();
+    }
+    const auto n = static_cast<double>(p1 - p0);
+    for (int c = 0; c < hidden_; ++c) {
+      const auto mc = static_cast<float>(part[c] / n);
+      for (int d = c; d < hidden_; ++d) {
+        const auto md = static_cast<float>(part[d] / n);
+        part[hidden_ + c * hidden_ + d] =
+            ((CArr(hr + c * P_, p1 - p0) - mc) * (CArr(hr + d * P_, p1 - p0) - md)).sum();
       }
     }
-  });
-
-  // 3. GN2's statistics from those moments: z[o] = W2[o] . g + b2[o] over 2C channels has
-  //    mean(z) = mean_o e[o] with e[o] = W2[o] . mean(g) + b2[o], and
-  //    var(z) = (trace(W2^T W2 Cov(g)) + sum_o (e[o] - mean(z))^2) / 2C.
-  const int C2 = 2 * C;
-  std::fill(gram, gram + hh, 0.0);
-  for (int o = 0; o < C2; ++o) {
-    const float* wo = w2 + static_cast<std::int64_t>(o) * hidden;
-    for (int c = 0; c < hidden; ++c)
-      for (int d = c; d < hidden; ++d) gram[c * hidden + d] += static_cast<double>(wo[c]) * wo[d];
   }
-  const double n = static_cast<double>(W);
-  for (int r = 0; r < H; ++r) {
+
+  // 3. GN2's statistics of row r from those moments: z[o] = W2[o] . g + b2[o] over 2C channels
+  //    has mean(z) = mean_o e[o] with e[o] = W2[o] . mean(g) + b2[o], and
+  //    var(z) = (trace(W2^T W2 Cov(g)) + sum_o (e[o] - mean(z))^2) / 2C.
+  //    `cov` (hidden^2) and `mean_g` (hidden) are scratch.
+  void row_stats2(int r, double* cov, double* mean_g) const {
+    const double n = static_cast<double>(W_);
+    const std::int64_t hh = static_cast<std::int64_t>(hidden_) * hidden_;
     // The row's mean of g and its co-moments, combined from the tiles in order (Chan et al.).
-    for (int c = 0; c < hidden; ++c) {
+    for (int c = 0; c < hidden_; ++c) {
       double sc = 0.0;
-      for (std::int64_t t = r * tpr; t < (r + 1) * tpr; ++t) sc += stats[t * ts + 2 + c];
+      for (std::int64_t t = r * tpr_; t < (r + 1) * tpr_; ++t) sc += stats_[t * ts_ + 2 + c];
       mean_g[c] = sc / n;
     }
     std::fill(cov, cov + hh, 0.0);
-    for (std::int64_t t = r * tpr; t < (r + 1) * tpr; ++t) {
-      const double* part = stats + t * ts + 2;
+    for (std::int64_t t = r * tpr_; t < (r + 1) * tpr_; ++t) {
+      const double* part = stats_ + t * ts_ + 2;
       const double nt = tile_len(t);
-      for (int c = 0; c < hidden; ++c) {
+      for (int c = 0; c < hidden_; ++c) {
         const double dc = static_cast<double>(static_cast<float>(part[c] / nt)) - mean_g[c];
-        for (int d = c; d < hidden; ++d) {
+        for (int d = c; d < hidden_; ++d) {
           const double dd = static_cast<double>(static_cast<float>(part[d] / nt)) - mean_g[d];
-          cov[c * hidden + d] += part[hidden + c * hidden + d] + nt * dc * dd;
+          cov[c * hidden_ + d] += part[hidden_ + c * hidden_ + d] + nt * dc * dd;
         }
       }
     }
+    const int C2 = 2 * C_;
+    auto channel_mean = [&](int o) {  // e[o] = W2[o] . mean_g + b2[o]
+      double e = l_.conv2.b.data()[o];
+      for (int c = 0; c < hidden_; ++c)
+        e += static_cast<double>(l_.conv2.w.data()[static_cast<std::int64_t>(o) * hidden_ + c]) *
+             mean_g[c];
+      return e;
+    };
     double e_sum = 0.0;
     for (int o = 0; o < C2; ++o) e_sum += channel_mean(o);
     const double mean = e_sum / C2;
@@ -378,52 +371,181 @@ void dconv_layer(const DConvLayerW& l, const Act& y, float* hid, double* stats, 
       const double e = channel_mean(o) - mean;
       var += e * e;
     }
-    for (int c = 0; c < hidden; ++c)
-      for (int d = c; d < hidden; ++d)
-        var += (c == d ? 1.0 : 2.0) * gram[c * hidden + d] * (cov[c * hidden + d] / n);
+    for (int c = 0; c < hidden_; ++c)
+      for (int d = c; d < hidden_; ++d)
+        var += (c == d ? 1.0 : 2.0) * gram_[c * hidden_ + d] * (cov[c * hidden_ + d] / n);
     var /= C2;
-    rows[4 * r + 2] = mean;
-    rows[4 * r + 3] = 1.0 / std::sqrt(var + kEps);
+    rows_[4 * r + 2] = mean;
+    rows_[4 * r + 3] = 1.0 / std::sqrt(var + kEps);
   }
 
-  // 4. GN2 folded into conv2, then GLU, LayerScale and the residual add, tile by tile.
-  const float* g2 = l.norm2.g.data();
-  const float* be2 = l.norm2.b.data();
-  const float* ls = l.scale.data();
-  workers.run(tiles, 1, [&](std::int64_t t0, std::int64_t t1, int worker) {
-    float* wf = workers.cols[worker].cols;
-    float* bf = wf + static_cast<std::int64_t>(C2) * hidden;
-    int folded_row = -1;
-    for (std::int64_t t = t0; t < t1; ++t) {
-      int row;
-      std::int64_t p0, p1;
-      tile_range(t, row, p0, p1);
-      if (row != folded_row) {
-        const double mean = rows[4 * row + 2], inv = rows[4 * row + 3];
-        for (int o = 0; o < C2; ++o) {
-          const auto scale = static_cast<float>(inv * g2[o]);
-          for (int c = 0; c < hidden; ++c)
-            wf[static_cast<std::int64_t>(o) * hidden + c] =
-                scale * w2[static_cast<std::int64_t>(o) * hidden + c];
-          bf[o] = static_cast<float>((b2[o] - mean) * inv * g2[o] + be2[o]);
-        }
-        folded_row = row;
-      }
-      const float* hr = hid + row * W;
-      float* yr = y.data + row * W;
-      switch (hidden) {
-        case 6:
-          glu_tile<6>(hr, P, hidden, C, wf, bf, ls, p0, p1, yr);
-          break;
-        case 12:
-          glu_tile<12>(hr, P, hidden, C, wf, bf, ls, p0, p1, yr);
-          break;
-        default:
-          glu_tile<0>(hr, P, hidden, C, wf, bf, ls, p0, p1, yr);
-          break;
-      }
+  // GN2 of row r folded into conv2: wf (2C x hidden) and bf (2C).
+  void fold(int row, float* wf, float* bf) const {
+    const float* w2 = l_.conv2.w.data();
+    const float* b2 = l_.conv2.b.data();
+    const float* g2 = l_.norm2.g.data();
+    const float* be2 = l_.norm2.b.data();
+    const double mean = rows_[4 * row + 2], inv = rows_[4 * row + 3];
+    for (int o = 0; o < 2 * C_; ++o) {
+      const auto scale = static_cast<float>(inv * g2[o]);
+      for (int c = 0; c < hidden_; ++c)
+        wf[static_cast<std::int64_t>(o) * hidden_ + c] =
+            scale * w2[static_cast<std::int64_t>(o) * hidden_ + c];
+      bf[o] = static_cast<float>((b2[o] - mean) * inv * g2[o] + be2[o]);
     }
-  });
+  }
+
+  // 4. The folded conv2, then GLU, LayerScale and the residual add on tile t.
+  void glu(std::int64_t t, const float* wf, const float* bf) const {
+    int row;
+    std::int64_t p0, p1;
+    range(t, row, p0, p1);
+    const float* hr = hid_ + row * W_;
+    float* yr = y_.data + row * W_;
+    const float* ls = l_.scale.data();
+    switch (hidden_) {
+      case 6:
+        glu_tile<6>(hr, P_, hidden_, C_, wf, bf, ls, p0, p1, yr);
+        break;
+      case 12:
+        glu_tile<12>(hr, P_, hidden_, C_, wf, bf, ls, p0, p1, yr);
+        break;
+      default:
+        glu_tile<0>(hr, P_, hidden_, C_, wf, bf, ls, p0, p1, yr);
+        break;
+    }
+  }
+
+  int row_of(std::int64_t t) const { return static_cast<int>(t / tpr_); }
+
+ private:
+  void range(std::int64_t t, int& row, std::int64_t& p0, std::int64_t& p1) const {
+    row = static_cast<int>(t / tpr_);
+    p0 = (t % tpr_) * kTile;
+    p1 = std::min(W_, p0 + kTile);
+  }
+  double tile_len(std::int64_t t) const {
+    const std::int64_t p0 = (t % tpr_) * kTile;
+    return static_cast<double>(std::min(W_, p0 + kTile) - p0);
+  }
+
+  const DConvLayerW& l_;
+  Act y_;
+  float* hid_;
+  double* stats_;
+  double* gram_;
+  int C_, hidden_;
+  std::int64_t W_, P_, tpr_, ts_;
+  double* rows_;
+};
+
+// Per-worker scratch in Workers::cols: [cov (hidden^2 doubles) | mean_g (hidden doubles) |
+// folded conv2 weights (2C x hidden) | folded bias (2C)].
+struct WorkerScratch {
+  double* cov;
+  double* mean_g;
+  float* wf;
+  float* bf;
+  WorkerScratch(const ConvScratch& s, int C, int hidden) {
+    const std::int64_t hh = static_cast<std::int64_t>(hidden) * hidden;
+    cov = reinterpret_cast<double*>(s.cols);
+    mean_g = cov + hh;
+    wf = reinterpret_cast<float*>(mean_g + hidden);
+    bf = wf + 2LL * C * hidden;
+  }
+};
+
+}  // namespace
+
+std::int64_t dconv_stats_doubles(int /*channels*/, int hidden, int h, std::int64_t w, int layers) {
+  const std::int64_t hh = static_cast<std::int64_t>(hidden) * hidden;
+  return h * tiles_per_row(w) * tile_stride(hidden) + 4LL * h + std::max(layers, 1) * hh + hh +
+         hidden;
+}
+
+std::int64_t dconv_worker_floats(int channels, int hidden) {
+  const std::int64_t hh = static_cast<std::int64_t>(hidden) * hidden;
+  return 2 * (hh + hidden) + 2LL * channels * (hidden + 1);
+}
+
+void dconv_layers(std::span<const DConvLayerW> layers, const Act& y, float* hid, double* stats,
+                  Workers& workers) {
+  if (layers.empty()) return;
+  const int C = y.c;
+  const int H = y.h;
+  if (workers.cols.empty() || workers.cols.size() < static_cast<std::size_t>(workers.size()))
+    throw std::logic_error("htdemucs: DConv worker scratch missing");
+  for (const auto& l : layers) {
+    const int hidden = static_cast<int>(l.conv1.b.numel());
+    if (static_cast<std::int64_t>(workers.cols.front().capacity) < dconv_worker_floats(C, hidden))
+      throw std::logic_error("htdemucs: DConv worker scratch too small");
+  }
+  const std::int64_t tpr = tiles_per_row(y.w);
+  // Every layer's W2^T W2 after the row statistics, then the current row's co-moments.
+  std::int64_t max_hh = 0, max_hidden = 0;
+  for (const auto& l : layers) {
+    max_hidden = std::max<std::int64_t>(max_hidden, l.conv1.b.numel());
+    max_hh = std::max(max_hh, max_hidden * max_hidden);
+  }
+  const std::int64_t tiles = H * tpr;
+  double* grams = stats + tiles * tile_stride(static_cast<int>(max_hidden)) + 4LL * H;
+  double* shared_cov = grams + static_cast<std::int64_t>(layers.size()) * max_hh;
+  double* shared_mean_g = shared_cov + max_hh;
+  auto steps_of = [&](std::size_t i) {
+    return LayerSteps(layers[i], y, hid, stats, grams + static_cast<std::int64_t>(i) * max_hh);
+  };
+  for (std::size_t i = 0; i < layers.size(); ++i) steps_of(i).compute_gram();
+
+  if (tpr == 1 && H > 1) {
+    // Rows shorter than a tile (the frequency branch): every layer of a row runs on one worker
+    // while the row (C x W floats) stays in cache, instead of one pass per step over the whole
+    // block through memory. Rows are independent items, so no statistics cross workers.
+    workers.run(H, 1, [&](std::int64_t r0, std::int64_t r1, int worker) {
+      for (std::int64_t r = r0; r < r1; ++r)
+        for (std::size_t i = 0; i < layers.size(); ++i) {
+          const LayerSteps s = steps_of(i);
+          const WorkerScratch ws(workers.cols[worker], C,
+                                 static_cast<int>(layers[i].conv1.b.numel()));
+          const int row = static_cast<int>(r);
+          s.conv1(r);
+          s.row_stats1(row);
+          s.gelu(r);
+          s.row_stats2(row, ws.cov, ws.mean_g);
+          s.fold(row, ws.wf, ws.bf);
+          s.glu(r, ws.wf, ws.bf);
+        }
+    });
+    return;
+  }
+
+  // Long rows (the time branch): each step over all tiles, split across the workers, with the
+  // per-tile partial sums reduced in tile order on this thread.
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const LayerSteps s = steps_of(i);
+    workers.run(tiles, 1, [&](std::int64_t t0, std::int64_t t1, int) {
+      for (std::int64_t t = t0; t < t1; ++t) s.conv1(t);
+    });
+    for (int r = 0; r < H; ++r) s.row_stats1(r);
+    workers.run(tiles, 1, [&](std::int64_t t0, std::int64_t t1, int) {
+      for (std::int64_t t = t0; t < t1; ++t) s.gelu(t);
+    });
+    for (int r = 0; r < H; ++r) s.row_stats2(r, shared_cov, shared_mean_g);
+    workers.run(tiles, 1, [&](std::int64_t t0, std::int64_t t1, int worker) {
+      const WorkerScratch ws(workers.cols[worker], C, static_cast<int>(layers[i].conv1.b.numel()));
+      int folded_row = -1;
+      for (std::int64_t t = t0; t < t1; ++t) {
+        if (s.row_of(t) != folded_row) {
+          folded_row = s.row_of(t);
+          s.fold(folded_row, ws.wf, ws.bf);
+        }
+        s.glu(t, ws.wf, ws.bf);
+      }
+    });
+  }
+}
+
+void dconv_layer(const DConvLayerW& l, const Act& y, float* hid, double* stats, Workers& workers) {
+  dconv_layers({&l, 1}, y, hid, stats, workers);
 }
 
 }  // namespace earshot::htdemucs

@@ -12,22 +12,29 @@
 //   3. GN2's statistics follow exactly from those moments (z = W2 h + b2 is linear in h), so
 //      GN2 folds into conv2's weights, and one pass computes conv2 -> GLU -> LayerScale -> +y.
 // Per-tile partial sums are reduced in tile order on the calling thread, so results do not
-// depend on the number of workers.
+// depend on the number of workers. Rows no longer than one tile (the frequency branch: every
+// frequency row is its own item) instead run every step of every layer row by row, each row on
+// one worker while it is in cache; the arithmetic is the same.
 #pragma once
 
 #include "models/htdemucs/ops.hpp"
 #include "models/htdemucs/weights.hpp"
 
 #include <cstdint>
+#include <span>
 
 namespace earshot::htdemucs {
 
-// Doubles of statistics scratch dconv_layer needs for a [channels][h][w] block.
-std::int64_t dconv_stats_doubles(int channels, int hidden, int h, std::int64_t w);
+// Doubles of statistics scratch dconv_layers needs for up to `layers` layers on a
+// [channels][h][w] block.
+std::int64_t dconv_stats_doubles(int channels, int hidden, int h, std::int64_t w, int layers = 1);
 // Floats of per-worker scratch (taken from Workers::cols) dconv_layer needs.
 std::int64_t dconv_worker_floats(int channels, int hidden);
 
 // `hid`: hidden x y.plane() floats; `stats`: dconv_stats_doubles(...) doubles.
 void dconv_layer(const DConvLayerW& l, const Act& y, float* hid, double* stats, Workers& workers);
+// The layers one after the other (all of one hidden width), as DConv runs them.
+void dconv_layers(std::span<const DConvLayerW> layers, const Act& y, float* hid, double* stats,
+                  Workers& workers);
 
 }  // namespace earshot::htdemucs

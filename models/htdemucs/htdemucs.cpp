@@ -162,7 +162,8 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
       // Encoders run DConv on [ch][h_out][w_out], decoders on the same shape.
       max_dconv_worker = std::max(max_dconv_worker, dconv_worker_floats(ch, c.dconv_hidden(ch)));
       max_dconv_stats =
-          std::max(max_dconv_stats, dconv_stats_doubles(ch, c.dconv_hidden(ch), g.h_out, g.w_out));
+          std::max(max_dconv_stats,
+                   dconv_stats_doubles(ch, c.dconv_hidden(ch), g.h_out, g.w_out, c.dconv_depth));
     }
   }
   // The fused conv + GLU keeps a block's 2C outputs next to its im2col columns.
@@ -199,18 +200,22 @@ void HTDemucs::dconv(const std::vector<DConvLayerW>& layers, const Act& y) {
   // Each residual layer: y += scale * GLU(GN(conv1x1(GELU(GN(dilated conv3(y)))))), fused
   // (dconv.hpp). In the frequency branch every frequency row is its own batch item, hence
   // per-row norms.
-  for (const auto& l : layers) dconv_layer(l, y, hid_, dconv_stats_, workers_);
+  dconv_layers(layers, y, hid_, dconv_stats_, workers_);
 }
 
 void HTDemucs::encode(const EncoderW& w, const LevelShape& s, const LevelGeom& g, bool freq,
                       const Act& in, const Act& out) {
   Act y{y_, s.enc_out, g.h_out, g.w_out};
-  conv2d(w.conv.w.data(), w.conv.b.data(), enc_conv_geom(config_, freq), in, y, workers_);
-  tap("+conv", nullptr, 0);
-  if (w.norm1.present())
-    group_norm(y, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false, workers_);
-  gelu_inplace(y.data, y.size(), workers_);
-  tap("+gelu", nullptr, 0);
+  // conv -> [GroupNorm] -> GELU; without the norm the GELU is fused into the conv.
+  const bool norm = w.norm1.present();
+  conv2d(w.conv.w.data(), w.conv.b.data(), enc_conv_geom(config_, freq), in, y, workers_,
+         /*gelu=*/!norm);
+  tap("+conv_gelu", nullptr, 0);
+  if (norm) {
+    group_norm(y, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false, workers_,
+               /*gelu=*/true);
+    tap("+norm_gelu", nullptr, 0);
+  }
   dconv(w.dconv, y);
   tap("+dconv", nullptr, 0);
   if (!w.norm2.present()) {

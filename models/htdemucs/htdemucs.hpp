@@ -38,7 +38,7 @@ namespace earshot::htdemucs {
 // Observes intermediate tensors (tests compare them with the reference; the benchmark times
 // the stages). Called on the forward()'s thread; the span is only valid during the call.
 // Names starting with '+' (data empty) mark the end of a step inside the next named stage
-// ("+conv", "+gelu", "+dconv", "+rewrite_glu", "+conv_tr", "+skip_add"), for profiling.
+// ("+conv_gelu", "+dconv", "+rewrite_glu", "+conv_tr", "+skip_add", ...), for profiling.
 class Probe {
  public:
   virtual ~Probe() = default;

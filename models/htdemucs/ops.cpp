@@ -200,7 +200,7 @@ void direct_strided_conv(const float* weight, const float* bias, const ConvGeom&
 #endif
 
 void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
-            const Act& out, Workers& workers) {
+            const Act& out, Workers& workers, bool gelu) {
   const int K = in.c * g.kh * g.kw;
   const std::int64_t N = out.plane();
   const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 &&
@@ -215,10 +215,21 @@ void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act
       std::fill(dst + n0, dst + n1, bias[co]);
     }
   };
+  // The GELU runs on each block of outputs right after it is computed, while it is in cache.
+  auto apply_gelu = [&](std::int64_t n0, std::int64_t n1) {
+    if (!gelu) return;
+    for (int co = 0; co < out.c; ++co)
+      gelu_inplace(out.data + static_cast<std::int64_t>(co) * N + n0, n1 - n0);
+  };
 #if defined(__AVX512F__)
   if (direct_strided_conv_supported(g, in, out)) {
+    constexpr std::int64_t kBlock = 1024;  // out.c x kBlock outputs stay in L2 for the GELU
     workers.run(N, 64, [&](std::int64_t b, std::int64_t e, int) {
-      direct_strided_conv(weight, bias, g, in, out, b, e);
+      for (std::int64_t n0 = b; n0 < e; n0 += kBlock) {
+        const std::int64_t n1 = std::min(e, n0 + kBlock);
+        direct_strided_conv(weight, bias, g, in, out, n0, n1);
+        apply_gelu(n0, n1);
+      }
     });
     return;
   }
@@ -227,6 +238,7 @@ void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act
     if (pointwise) {
       fill_bias(b, e);
       gemm(false, false, out.c, e - b, K, weight, K, in.data + b, N, out.data + b, N, beta);
+      apply_gelu(b, e);
       return;
     }
     const ConvScratch& scratch = workers.cols[w];
@@ -236,6 +248,7 @@ void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act
       im2col(g, in, out, n0, cnt, scratch.cols);
       fill_bias(n0, n0 + cnt);
       gemm(false, false, out.c, cnt, K, weight, K, scratch.cols, cnt, out.data + n0, N, beta);
+      apply_gelu(n0, n0 + cnt);
     }
   });
 }

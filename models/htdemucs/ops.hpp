@@ -66,9 +66,10 @@ struct Workers {
 // out = W * im2col(in) + b. `weight` is torch's [Cout, Cin, kh, kw] (any trailing 1s dropped),
 // `out` must already have the conv's output shape. Input positions outside [0, H) x [0, W)
 // read as zero, which also covers demucs' right-padding of the time branch to a multiple of
-// the stride.
+// the stride. With `gelu`, the exact GELU is applied to the outputs (block by block, while
+// they are in cache).
 void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
-            const Act& out, Workers& workers);
+            const Act& out, Workers& workers, bool gelu = false);
 
 // out = GLU over channels of conv2d(in) with 2 * out.c outputs (`weight` [2C, Cin, kh, kw]):
 // out[c] = z[c] * sigmoid(z[c + C]). The conv outputs only ever exist one cache-sized column
