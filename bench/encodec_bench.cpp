@@ -236,8 +236,7 @@ std::size_t decoder_huge_page_bytes(const SeanetDecoder& dec) {
   };
   count(dec.first.weight);
   for (int l = 0; l < dec.lstm.layers; ++l) {
-    count(dec.lstm.w_ih[l]);
-    count(dec.lstm.w_hh[l]);
+    count(dec.lstm.w_cat[l]);
   }
   for (const auto& stage : dec.stages) {
     count(stage.up.weight);

@@ -344,18 +344,30 @@ void Lstm::forward(const float* x, std::int64_t length, float* y, float* h, floa
   const std::int64_t H = size;
   float* gates = workspace;                   // [length, 4H]
   float* inter = workspace + length * 4 * H;  // [length, H]: output of the current layer
+  float* xh = inter + length * H;             // [2H]: [x_t, h_{t-1}] (w_cat, one step)
+  const bool cat = !w_cat.empty();
+  const std::int64_t ldw = cat ? 2 * H : H;
   const float* input = x;
   for (int l = 0; l < layers; ++l) {
     float* hl = h + l * H;
     float* cl = c + l * H;
-    // Input projections of every step at once, then the recurrence step by step.
-    gemm(length, 4 * H, H, input, H, w_ih[l].data(), H, true, gates, 4 * H, false, parallel);
+    const float* wih = cat ? w_cat[l].data() : w_ih[l].data();
+    const float* whh = cat ? w_cat[l].data() + H : w_hh[l].data();
     const float* b = bias[l].data();
+    const bool one_pass = cat && length == 1;
+    if (one_pass) {
+      std::memcpy(xh, input, sizeof(float) * H);
+      std::memcpy(xh + H, hl, sizeof(float) * H);
+      gemm_by_output(1, 4 * H, 2 * H, xh, 2 * H, wih, ldw, gates, 4 * H, false, parallel);
+    } else {
+      // Input projections of every step at once, then the recurrence step by step.
+      gemm(length, 4 * H, H, input, H, wih, ldw, true, gates, 4 * H, false, parallel);
+    }
     float* out = (l == layers - 1) ? y : inter;
     for (std::int64_t t = 0; t < length; ++t) {
       float* g = gates + t * 4 * H;
       for (std::int64_t i = 0; i < 4 * H; ++i) g[i] += b[i];
-      gemv_accumulate(4 * H, H, w_hh[l].data(), H, hl, g, parallel);
+      if (!one_pass) gemv_accumulate(4 * H, H, whh, ldw, hl, g, parallel);
       float* ht = out + t * H;
       for (std::int64_t i = 0; i < H; ++i) {
         const float ig = sigmoid(g[i]);

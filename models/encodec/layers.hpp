@@ -146,9 +146,14 @@ struct Lstm {
   int layers = 0;
   std::vector<Tensor> w_ih;  // per layer [4 * size, size], as stored
   std::vector<Tensor> w_hh;  // per layer [4 * size, size]
+  // The decoder's layout instead of w_ih / w_hh (left empty): per layer [4 * size, 2 * size], row
+  // g = [w_ih row g, w_hh row g]. A one-frame step is then ONE pass of 4 KB dot products over
+  // [x_t, h_{t-1}] rather than two passes over 2 KB rows (the streaming decoder's largest weight
+  // stream, read at every frame); longer inputs use the halves with a row stride of 2 * size.
+  std::vector<Tensor> w_cat;
   std::vector<Tensor> bias;  // per layer [4 * size] = b_ih + b_hh
 
-  std::int64_t workspace_floats(std::int64_t length) const { return length * 5 * size; }
+  std::int64_t workspace_floats(std::int64_t length) const { return (length * 5 + 2) * size; }
   // x, y [length, size] (may not alias); h, c [layers, size] carry the state in and out.
   // Allocates nothing.
   // With `parallel`, the input projections split in row tiles and each step's recurrent

@@ -112,8 +112,8 @@ SeanetDecoder SeanetDecoder::load(WeightLoader& loader, const EncodecConfig& c) 
   constexpr auto kTiled = WeightLayout::kTiled;
   dec.first = loader.conv1d(layer_name("decoder", index++), c.hidden_size, scaling * c.num_filters,
                             c.kernel_size, 1, 1, causal, kStream);
-  dec.lstm =
-      loader.lstm(layer_name("decoder", index++), scaling * c.num_filters, c.num_lstm_layers);
+  dec.lstm = loader.lstm(layer_name("decoder", index++), scaling * c.num_filters, c.num_lstm_layers,
+                         /*concatenated=*/true);
   for (int ratio : c.upsampling_ratios) {
     const int channels = scaling * c.num_filters;
     DecoderStage stage;

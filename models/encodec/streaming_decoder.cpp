@@ -110,8 +110,9 @@ void StreamingDecoder::enable_profile(StreamingProfile* profile) {
   std::int64_t ih_bytes = 0;
   std::int64_t hh_bytes = 0;
   for (int l = 0; l < dec.lstm.layers; ++l) {
-    ih_bytes += (dec.lstm.w_ih[l].numel() + dec.lstm.bias[l].numel()) * 4;
-    hh_bytes += dec.lstm.w_hh[l].numel() * 4;
+    const std::int64_t matrix = 4 * static_cast<std::int64_t>(dec.lstm.size) * dec.lstm.size;
+    ih_bytes += (matrix + dec.lstm.bias[l].numel()) * 4;
+    hh_bytes += matrix * 4;
   }
   st.push_back({"lstm " + std::to_string(dec.lstm.layers) + " x " + std::to_string(dec.lstm.size),
                 ih_bytes, hh_bytes, 0});

@@ -32,7 +32,8 @@ class WeightLoader {
                                    int stride, bool causal, double trim_right_ratio,
                                    WeightLayout layout = WeightLayout::kByInput);
   // `layer` e.g. "encoder.layers.13" (tensors under <layer>.lstm).
-  Lstm lstm(const std::string& layer, int size, int layers);
+  // `concatenated`: the decoder's w_cat layout (layers.hpp) instead of w_ih / w_hh.
+  Lstm lstm(const std::string& layer, int size, int layers, bool concatenated = false);
   // A tensor with an exact expected shape.
   Tensor tensor(const std::string& name, std::vector<std::int64_t> shape);
   // A zero-filled tensor reserved under the weights' budget name (derived tables).
