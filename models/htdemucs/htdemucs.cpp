@@ -13,27 +13,51 @@
 namespace earshot::htdemucs {
 namespace {
 
-// Mean and unbiased standard deviation (torch's x.std()) of n floats.
-// Mean and unbiased std (torch.std) over n floats: vectorised float sums over blocks,
-// accumulated in double.
-void mean_std(const float* x, std::int64_t n, double& mean, double& std) {
-  constexpr std::int64_t kBlock = 4096;
+// Mean and unbiased std (torch.std) over n floats: vectorised float sums over blocks of
+// kBlock, each block's sum in double in `partial`, added in block order (the result does not
+// depend on the worker count).
+constexpr std::int64_t kStatBlock = 4096;
+std::int64_t stat_blocks(std::int64_t n) {
+  return (n + kStatBlock - 1) / kStatBlock;
+}
+void mean_std(const float* x, std::int64_t n, double* partial, Workers& workers, double& mean,
+              double& std) {
   using CArr = Eigen::Map<const Eigen::ArrayXf>;
+  const std::int64_t blocks = stat_blocks(n);
+  auto block = [&](std::int64_t b) {
+    return CArr(x + b * kStatBlock, std::min(kStatBlock, n - b * kStatBlock));
+  };
+  workers.run(blocks, 1, [&](std::int64_t b0, std::int64_t b1, int) {
+    for (std::int64_t b = b0; b < b1; ++b) partial[b] = block(b).sum();
+  });
   double sum = 0.0;
-  for (std::int64_t i = 0; i < n; i += kBlock) sum += CArr(x + i, std::min(kBlock, n - i)).sum();
+  for (std::int64_t b = 0; b < blocks; ++b) sum += partial[b];
   mean = sum / static_cast<double>(n);
   const auto m = static_cast<float>(mean);
+  workers.run(blocks, 1, [&](std::int64_t b0, std::int64_t b1, int) {
+    for (std::int64_t b = b0; b < b1; ++b) partial[b] = (block(b) - m).square().sum();
+  });
   double var = 0.0;
-  for (std::int64_t i = 0; i < n; i += kBlock)
-    var += (CArr(x + i, std::min(kBlock, n - i)) - m).square().sum();
+  for (std::int64_t b = 0; b < blocks; ++b) var += partial[b];
   std = std::sqrt(var / static_cast<double>(n - 1));
 }
 
-// x = (x - mean) / (1e-5 + std) in float32, as torch evaluates it.
-void normalise(const float* x, std::int64_t n, double mean, double std, float* y) {
+// y = (x - mean) / (1e-5 + std) in float32, as torch evaluates it.
+void normalise(const float* x, std::int64_t n, double mean, double std, float* y,
+               Workers& workers) {
   const auto m = static_cast<float>(mean);
   const float d = 1e-5f + static_cast<float>(std);
-  Eigen::Map<Eigen::ArrayXf>(y, n) = (Eigen::Map<const Eigen::ArrayXf>(x, n) - m) / d;
+  workers.run(n, 4096, [&](std::int64_t b, std::int64_t e, int) {
+    Eigen::Map<Eigen::ArrayXf>(y + b, e - b) =
+        (Eigen::Map<const Eigen::ArrayXf>(x + b, e - b) - m) / d;
+  });
+}
+
+// x += y over n floats.
+void add_inplace(float* x, const float* y, std::int64_t n, Workers& workers) {
+  workers.run(n, 4096, [&](std::int64_t b, std::int64_t e, int) {
+    Eigen::Map<Eigen::ArrayXf>(x + b, e - b) += Eigen::Map<const Eigen::ArrayXf>(y + b, e - b);
+  });
 }
 
 ConvGeom enc_conv_geom(const HTDemucsConfig& c, bool freq) {
@@ -181,7 +205,9 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
   }
   dconv_stats_ = reinterpret_cast<double*>(reserve(2 * max_dconv_stats));
 
-  spec_ = std::make_unique<DemucsSpectrogram>(c.nfft, length_, budget, tag);
+  spec_ = std::make_unique<DemucsSpectrogram>(c.nfft, length_, budget, tag, workers_.size());
+  partial_ = reinterpret_cast<double*>(reserve(
+      2 * stat_blocks(std::max<std::int64_t>(2LL * C * c.freq_bins() * frames_, C * length_))));
   if (c.t_layers > 0) {
     const int D = c.transformer_dim();
     bottom_ = reserve(static_cast<std::int64_t>(D) * fgeom_.back().h_out * frames_);
@@ -281,16 +307,16 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
   // Frequency-branch input: CaC spectrogram, normalised by its global mean/std.
   float* z = z_;
   const std::int64_t zn = 2LL * C * bins * frames_;
-  spec_->forward(x_mix, C, z);
+  spec_->forward(x_mix, C, z, workers_);
   tap("z_cac", z, zn);
   double mean = 0, std = 0;
-  mean_std(z, zn, mean, std);
-  normalise(z, zn, mean, std, z);
+  mean_std(z, zn, partial_, workers_, mean, std);
+  normalise(z, zn, mean, std, z, workers_);
   // Time-branch input: the waveform, normalised likewise.
   float* xt = xt_;
   double meant = 0, stdt = 0;
-  mean_std(x_mix, C * length_, meant, stdt);
-  normalise(x_mix, C * length_, meant, stdt, xt);
+  mean_std(x_mix, C * length_, partial_, workers_, meant, stdt);
+  normalise(x_mix, C * length_, meant, stdt, xt, workers_);
   tap("normalise_in", nullptr, 0);
 
   // Encoders.
@@ -316,12 +342,14 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
       // Frequency embedding: lets the frequency convolutions know where they are.
       const float* emb = weights_.freq_emb.data();
       const auto wemb = static_cast<float>(c.freq_emb);
-      for (int ch = 0; ch < fout.c; ++ch)
-        for (int f = 0; f < fout.h; ++f) {
-          float* row = fout.data + (static_cast<std::int64_t>(ch) * fout.h + f) * fout.w;
-          const float e = wemb * emb[static_cast<std::int64_t>(f) * fout.c + ch];
-          for (std::int64_t t = 0; t < fout.w; ++t) row[t] += e;
-        }
+      workers_.run(fout.c, 1, [&](std::int64_t c0, std::int64_t c1, int) {
+        for (std::int64_t ch = c0; ch < c1; ++ch)
+          for (int f = 0; f < fout.h; ++f) {
+            float* row = fout.data + (ch * fout.h + f) * fout.w;
+            const float e = wemb * emb[static_cast<std::int64_t>(f) * fout.c + ch];
+            for (std::int64_t t = 0; t < fout.w; ++t) row[t] += e;
+          }
+      });
     }
     fin = fout;
     tin = tout;
@@ -364,10 +392,8 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
   int cur = 0;
   for (int i = c.depth - 1; i >= 0; --i) {
     const LevelShape fs = c.freq_level(i), ts = c.time_level(i);
-    const float* skip = saved_[i];
-    for (std::int64_t k = 0; k < x.size(); ++k) x.data[k] += skip[k];
-    const float* tskip = saved_t_[i];
-    for (std::int64_t k = 0; k < xt_run.size(); ++k) xt_run.data[k] += tskip[k];
+    add_inplace(x.data, saved_[i], x.size(), workers_);
+    add_inplace(xt_run.data, saved_t_[i], xt_run.size(), workers_);
     tap("+skip_add", nullptr, 0);
     Act fo{fbuf[1 - cur], fs.dec_out, fgeom_[i].h_in, frames_};
     decode(weights_.decoder[i], fs, fgeom_[i], true, x, fo);
@@ -382,13 +408,14 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
 
   // Un-normalise, back to waveforms, and sum the two branches.
   // In float32, as torch evaluates x * std + mean.
-  Eigen::Map<Eigen::ArrayXf> xa(x.data, x.size());
-  xa = xa * static_cast<float>(std) + static_cast<float>(mean);
+  workers_.run(x.size(), 4096, [&](std::int64_t b, std::int64_t e, int) {
+    Eigen::Map<Eigen::ArrayXf> xa(x.data + b, e - b);
+    xa = xa * static_cast<float>(std) + static_cast<float>(mean);
+  });
   float* fo = freq_out_;
-  spec_->inverse(x.data, S * C, fo);
-  for (int s = 0; s < S; ++s)
-    for (int ch = 0; ch < C; ++ch) {
-      const std::int64_t row = static_cast<std::int64_t>(s) * C + ch;
+  spec_->inverse(x.data, S * C, fo, workers_);
+  workers_.run(static_cast<std::int64_t>(S) * C, 1, [&](std::int64_t r0, std::int64_t r1, int) {
+    for (std::int64_t row = r0; row < r1; ++row) {
       const float* tf = fo + row * length_;
       const float* tt = xt_run.data + row * length_;
       float* o = out + row * len;
@@ -397,6 +424,7 @@ void HTDemucs::forward(const float* mix, std::int64_t len, float* out) {
            static_cast<float>(meant)) +
           Eigen::Map<const Eigen::ArrayXf>(tf, len);
     }
+  });
   tap("out", out, static_cast<std::int64_t>(S) * C * len);
 }
 

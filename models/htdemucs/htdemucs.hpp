@@ -118,6 +118,7 @@ class HTDemucs {
   std::vector<float*> saved_, saved_t_;    // encoder outputs (skips)
   float *y_, *z2_, *hid_;                  // level scratch: post-conv, 2C pre-GLU, DConv hidden
   double* dconv_stats_ = nullptr;          // DConv per-tile and per-row statistics
+  double* partial_ = nullptr;              // per-block sums of the input statistics
   float *run_a_, *run_b_;                  // decoder ping-pong, frequency branch
   float *trun_a_, *trun_b_;                // decoder ping-pong, time branch
   float *bottom_ = nullptr, *bottom_t_ = nullptr;     // transformer-width streams

@@ -13,6 +13,7 @@
 #pragma once
 
 #include "dsp/fft.hpp"
+#include "models/htdemucs/ops.hpp"
 #include "rt/memory_budget.hpp"
 
 #include <cstdint>
@@ -22,18 +23,20 @@ namespace earshot::htdemucs {
 
 class DemucsSpectrogram {
  public:
-  // Everything is reserved here; forward()/inverse() allocate nothing.
-  DemucsSpectrogram(int nfft, std::int64_t length, rt::MemoryBudget& budget,
-                    const std::string& tag);
+  // Everything is reserved here (FFT scratch for up to `workers` workers); forward()/inverse()
+  // allocate nothing.
+  DemucsSpectrogram(int nfft, std::int64_t length, rt::MemoryBudget& budget, const std::string& tag,
+                    int workers = 1);
 
   int bins() const { return nfft_ / 2; }
   int frames() const { return frames_; }
   std::int64_t length() const { return length_; }
 
-  // x: [channels][length] -> z: [2*channels][bins][frames].
-  void forward(const float* x, int channels, float* z);
-  // z: [2*channels][bins][frames] -> out: [channels][length] (overwritten).
-  void inverse(const float* z, int channels, float* out);
+  // x: [channels][length] -> z: [2*channels][bins][frames]; frames split across the workers.
+  void forward(const float* x, int channels, float* z, Workers& workers);
+  // z: [2*channels][bins][frames] -> out: [channels][length] (overwritten); channels split
+  // across the workers.
+  void inverse(const float* z, int channels, float* out, Workers& workers);
 
  private:
   int nfft_;
@@ -45,11 +48,12 @@ class DemucsSpectrogram {
   // The inverse runs as a complex FFT of the Hermitian-completed spectrum: FFTW's c2r plans
   // that preserve their input allocate a buffer on every execute, the c2c plan does not.
   dsp::ComplexFft ifft_;
-  rt::Reservation window_;    // nfft
-  rt::Reservation padded_;    // frames*hop + 2*pad
-  rt::Reservation frame_;     // nfft
-  rt::Reservation spectrum_;  // nfft complex (the forward uses the first nfft/2+1)
-  rt::Reservation signal_;    // nfft complex: the inverse FFT output
+  rt::Reservation window_;  // nfft
+  rt::Reservation padded_;  // frames*hop + 2*pad
+  int workers_;
+  rt::Reservation frame_;     // nfft per worker
+  rt::Reservation spectrum_;  // nfft complex per worker (the forward uses the first nfft/2+1)
+  rt::Reservation signal_;    // nfft complex per worker: the inverse FFT output
   rt::Reservation envelope_;  // length: overlap-added window^2
 };
 

@@ -2,6 +2,10 @@
 
 #include "models/htdemucs/attention_kernel.hpp"
 
+// Eigen's AVX-512 headers trip GCC 12's -Wmaybe-uninitialized inside the compiler's own headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Core>
+
 #include <algorithm>
 #include <cmath>
 
@@ -44,36 +48,65 @@ void sin_embedding_1d(int dim, std::int64_t length, float max_period, float* out
 }
 
 // [D][n] channel-major <-> [n][D] token-major. For the spectrogram branch the channel-major
-// position is f*t1 + t and the token is t*fr + f.
-void to_tokens(const float* src, int dim, int fr, std::int64_t t1, float* dst) {
-  for (int c = 0; c < dim; ++c)
-    for (int f = 0; f < fr; ++f)
-      for (std::int64_t t = 0; t < t1; ++t)
-        dst[(t * fr + f) * dim + c] = src[(static_cast<std::int64_t>(c) * fr + f) * t1 + t];
+// position is f*t1 + t and the token is t*fr + f. Split across the workers by time step
+// (to_tokens: each worker writes whole tokens) or by channel (from_tokens: whole rows).
+void to_tokens(const float* src, int dim, int fr, std::int64_t t1, float* dst, Workers& workers) {
+  workers.run(t1, 8, [&](std::int64_t t0, std::int64_t t_end, int) {
+    for (int c = 0; c < dim; ++c)
+      for (int f = 0; f < fr; ++f)
+        for (std::int64_t t = t0; t < t_end; ++t)
+          dst[(t * fr + f) * dim + c] = src[(static_cast<std::int64_t>(c) * fr + f) * t1 + t];
+  });
 }
-void from_tokens(const float* src, int dim, int fr, std::int64_t t1, float* dst) {
-  for (int c = 0; c < dim; ++c)
-    for (int f = 0; f < fr; ++f)
-      for (std::int64_t t = 0; t < t1; ++t)
-        dst[(static_cast<std::int64_t>(c) * fr + f) * t1 + t] = src[(t * fr + f) * dim + c];
+void from_tokens(const float* src, int dim, int fr, std::int64_t t1, float* dst, Workers& workers) {
+  workers.run(dim, 16, [&](std::int64_t c0, std::int64_t c1, int) {
+    for (std::int64_t c = c0; c < c1; ++c)
+      for (int f = 0; f < fr; ++f)
+        for (std::int64_t t = 0; t < t1; ++t)
+          dst[(c * fr + f) * t1 + t] = src[(t * fr + f) * dim + c];
+  });
 }
 
 // MyGroupNorm(1, D) on (B, T, C): one mean/variance over the whole stream, per-channel affine.
-void group_norm_tokens(float* x, std::int64_t n, int d, const float* gamma, const float* beta) {
-  const std::int64_t total = n * d;
+// Per-token partial sums (double) go to `partial` and are added in token order, so the result
+// does not depend on how the tokens are split across the workers.
+void group_norm_tokens(float* x, std::int64_t n, int d, const float* gamma, const float* beta,
+                       double* partial, Workers& workers) {
+  using CArr = Eigen::Map<const Eigen::ArrayXf>;
+  const double total = static_cast<double>(n) * d;
+  workers.run(n, 16, [&](std::int64_t r0, std::int64_t r1, int) {
+    for (std::int64_t r = r0; r < r1; ++r) partial[r] = CArr(x + r * d, d).cast<double>().sum();
+  });
   double sum = 0.0;
-  for (std::int64_t i = 0; i < total; ++i) sum += x[i];
-  const double mean = sum / static_cast<double>(total);
+  for (std::int64_t r = 0; r < n; ++r) sum += partial[r];
+  const double mean = sum / total;
+  workers.run(n, 16, [&](std::int64_t r0, std::int64_t r1, int) {
+    for (std::int64_t r = r0; r < r1; ++r)
+      partial[r] = (CArr(x + r * d, d).cast<double>() - mean).square().sum();
+  });
   double var = 0.0;
-  for (std::int64_t i = 0; i < total; ++i) {
-    const double t = x[i] - mean;
-    var += t * t;
-  }
-  const double inv = 1.0 / std::sqrt(var / static_cast<double>(total) + 1e-5);
-  for (std::int64_t r = 0; r < n; ++r) {
-    float* p = x + r * d;
-    for (int c = 0; c < d; ++c) p[c] = static_cast<float>((p[c] - mean) * inv) * gamma[c] + beta[c];
-  }
+  for (std::int64_t r = 0; r < n; ++r) var += partial[r];
+  const double inv = 1.0 / std::sqrt(var / total + 1e-5);
+  workers.run(n, 16, [&](std::int64_t r0, std::int64_t r1, int) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      float* p = x + r * d;
+      for (int c = 0; c < d; ++c)
+        p[c] = static_cast<float>((p[c] - mean) * inv) * gamma[c] + beta[c];
+    }
+  });
+}
+
+// x[i] += w * p[i] over [n][d] rows (the positional embedding).
+void add_weighted(float* x, const float* p, float w, std::int64_t n, int d, Workers& workers) {
+  workers.run(n, 16, [&](std::int64_t r0, std::int64_t r1, int) {
+    for (std::int64_t i = r0 * d; i < r1 * d; ++i) x[i] += w * p[i];
+  });
+}
+
+void copy_rows(const float* src, std::int64_t n, int d, float* dst, Workers& workers) {
+  workers.run(n, 16, [&](std::int64_t r0, std::int64_t r1, int) {
+    std::copy(src + r0 * d, src + r1 * d, dst + r0 * d);
+  });
 }
 
 // x += scale * y per channel (LayerScale on a residual branch); no scale = plain sum.
@@ -134,6 +167,7 @@ CrossTransformer::CrossTransformer(const HTDemucsConfig& config, const HTDemucsW
   scores_ = budget.reserve_array<float>(
       name, static_cast<std::size_t>(workers) * kQueryBlock * static_cast<std::size_t>(nmax_ + 1));
   ff_ = budget.reserve_array<float>(name, nmax_ * static_cast<std::size_t>(hidden_));
+  partial_ = budget.reserve_array<double>(name, static_cast<std::size_t>(nmax_));
   const auto period = static_cast<float>(config.t_max_period);
   sin_embedding_2d(dim_, fr_, t1_, period, pos2d_.as<float>().data());
   sin_embedding_1d(dim_, n2_, period, pos1d_.as<float>().data());
@@ -203,7 +237,9 @@ void CrossTransformer::layer(const XLayerW& w, float* x, std::int64_t n, const f
   }
   linear(ff, n, hidden_, w.linear2_w.data(), w.linear2_b.data(), D, tmp, *workers_);
   add_scaled(x, tmp, n, D, w.gamma2, *workers_);
-  if (w.norm_out.present()) group_norm_tokens(x, n, D, w.norm_out.g.data(), w.norm_out.b.data());
+  if (w.norm_out.present())
+    group_norm_tokens(x, n, D, w.norm_out.g.data(), w.norm_out.b.data(),
+                      partial_.as<double>().data(), *workers_);
 }
 
 void CrossTransformer::forward(float* x, float* xt, Workers& workers) {
@@ -212,18 +248,17 @@ void CrossTransformer::forward(float* x, float* xt, Workers& workers) {
   float* xs = x_tok_.as<float>().data();
   float* ts = xt_tok_.as<float>().data();
   float* old = old_x_.as<float>().data();
-  to_tokens(x, D, fr_, t1_, xs);
-  to_tokens(xt, D, 1, n2_, ts);
+  to_tokens(x, D, fr_, t1_, xs, workers);
+  to_tokens(xt, D, 1, n2_, ts, workers);
   if (weights_.norm_in.present()) {
-    layer_norm_rows(xs, n1_, D, weights_.norm_in.g.data(), weights_.norm_in.b.data(), 1e-5f, xs);
-    layer_norm_rows(ts, n2_, D, weights_.norm_in_t.g.data(), weights_.norm_in_t.b.data(), 1e-5f,
-                    ts);
+    layer_norm_rows(xs, n1_, D, weights_.norm_in.g.data(), weights_.norm_in.b.data(), 1e-5f, xs,
+                    workers);
+    layer_norm_rows(ts, n2_, D, weights_.norm_in_t.g.data(), weights_.norm_in_t.b.data(), 1e-5f, ts,
+                    workers);
   }
   const auto wpos = static_cast<float>(config_.t_weight_pos_embed);
-  const float* p2 = pos2d_.as<float>().data();
-  const float* p1 = pos1d_.as<float>().data();
-  for (std::int64_t i = 0; i < n1_ * D; ++i) xs[i] += wpos * p2[i];
-  for (std::int64_t i = 0; i < n2_ * D; ++i) ts[i] += wpos * p1[i];
+  add_weighted(xs, pos2d_.as<float>().data(), wpos, n1_, D, workers);
+  add_weighted(ts, pos1d_.as<float>().data(), wpos, n2_, D, workers);
 
   for (std::size_t i = 0; i < weights_.layers.size(); ++i) {
     const XLayerW& wf = weights_.layers[i];
@@ -233,13 +268,13 @@ void CrossTransformer::forward(float* x, float* xt, Workers& workers) {
       layer(wt, ts, n2_, nullptr, 0);
     } else {
       // The waveform stream attends to the spectrogram stream as it was before this layer.
-      std::copy(xs, xs + n1_ * D, old);
+      copy_rows(xs, n1_, D, old, workers);
       layer(wf, xs, n1_, ts, n2_);
       layer(wt, ts, n2_, old, n1_);
     }
   }
-  from_tokens(xs, D, fr_, t1_, x);
-  from_tokens(ts, D, 1, n2_, xt);
+  from_tokens(xs, D, fr_, t1_, x, workers);
+  from_tokens(ts, D, 1, n2_, xt, workers);
 }
 
 double CrossTransformer::flops() const {

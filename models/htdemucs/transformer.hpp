@@ -53,8 +53,9 @@ class CrossTransformer {
 #define EARSHOT_HTD_QUERY_BLOCK 128
 #endif
   static constexpr std::int64_t kQueryBlock = EARSHOT_HTD_QUERY_BLOCK;  // query rows per block
-  rt::Reservation scores_;  // [workers][kQueryBlock][nmax + 1]: one block's scores, one head
-  rt::Reservation ff_;      // [nmax][hidden]
+  rt::Reservation scores_;   // [workers][kQueryBlock][nmax + 1]: one block's scores, one head
+  rt::Reservation ff_;       // [nmax][hidden]
+  rt::Reservation partial_;  // [nmax] doubles: per-token partial sums of the stream GroupNorm
 };
 
 }  // namespace earshot::htdemucs
