@@ -11,6 +11,7 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <stdexcept>
 
@@ -43,11 +44,30 @@ std::int64_t conv_scratch_floats(std::int64_t max_k, std::int64_t max_n) {
 
 void Workers::run(std::int64_t n, int align,
                   rt::FunctionRef<void(std::int64_t, std::int64_t, int)> fn) {
-  if (static_cast<int>(gemm.size()) < size() || static_cast<int>(cols.size()) < size())
+  const int w = size();
+  if (static_cast<int>(gemm.size()) < w || static_cast<int>(cols.size()) < w)
     throw std::logic_error("htdemucs: fewer worker scratch buffers than workers");
-  rt::parallel_for(parallel, static_cast<int>(n), align, [&](int begin, int end, int w) {
-    GemmWorkspace::Scope scope(*gemm[w]);
-    fn(begin, end, w);
+  if (n <= 0) return;
+  if (w <= 1 || n <= align) {
+    GemmWorkspace::Scope scope(*gemm[0]);
+    fn(0, n, 0);
+    return;
+  }
+  // About kChunksPerWorker chunks per worker, claimed in order by whichever worker is free: a
+  // worker that starts late or runs slower (another process on its core) takes fewer chunks
+  // instead of making the others wait for its fixed share. Chunks never overlap, and every
+  // kernel's result for an element does not depend on the chunk it was computed in.
+  constexpr std::int64_t kChunksPerWorker = 4;
+  const std::int64_t blocks = (n + align - 1) / align;
+  const std::int64_t per_chunk = std::max<std::int64_t>(1, blocks / (kChunksPerWorker * w));
+  const std::int64_t chunks = (blocks + per_chunk - 1) / per_chunk;
+  std::atomic<std::int64_t> next{0};
+  rt::parallel_for(parallel, w, 1, [&](int, int, int share) {
+    GemmWorkspace::Scope scope(*gemm[share]);
+    for (std::int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+      const std::int64_t begin = c * per_chunk * align;
+      fn(begin, std::min(n, begin + per_chunk * align), share);
+    }
   });
 }
 
@@ -350,7 +370,7 @@ void scale_shift(float* x, std::int64_t n, float scale, float shift, bool gelu) 
   if (gelu) a = 0.5f * a * (1.0f + (a * kInvSqrt2).erf());
 }
 
-constexpr int kMaxWorkers = 256;
+constexpr int kMaxGroupChannels = 2048;  // channels per group (HTDemucs: at most 384)
 
 }  // namespace
 
@@ -397,24 +417,26 @@ void group_norm(const Act& x, int groups, const float* gamma, const float* beta,
     });
     return;
   }
-  // Few statistics over large tensors: the workers share each one's channels.
-  if (workers.size() > kMaxWorkers) throw std::logic_error("htdemucs: too many workers");
+  // Few statistics over large tensors: the workers share each one's channels. Per-channel
+  // partial sums, added in channel order: the result does not depend on the split.
+  if (cpg > kMaxGroupChannels)
+    throw std::logic_error("htdemucs: GroupNorm with too many channels per group");
   for (std::int64_t t = 0; t < tasks; ++t) {
     const std::int64_t off = per_row ? (t / groups) * x.w : 0;
     const std::int64_t base = (t % groups) * cpg;
-    double part[kMaxWorkers] = {};
-    workers.run(cpg, 1, [&](std::int64_t c0, std::int64_t c1, int w) {
-      part[w] = channel_sum(off, base + c0, base + c1);
+    double part[kMaxGroupChannels];
+    workers.run(cpg, 1, [&](std::int64_t c0, std::int64_t c1, int) {
+      for (std::int64_t c = c0; c < c1; ++c) part[c] = channel_sum(off, base + c, base + c + 1);
     });
     double sum = 0.0;
-    for (int w = 0; w < workers.size(); ++w) sum += part[w];
+    for (int c = 0; c < cpg; ++c) sum += part[c];
     const double mean = sum / count;
-    std::fill(part, part + kMaxWorkers, 0.0);
-    workers.run(cpg, 1, [&](std::int64_t c0, std::int64_t c1, int w) {
-      part[w] = channel_dev(off, base + c0, base + c1, static_cast<float>(mean));
+    workers.run(cpg, 1, [&](std::int64_t c0, std::int64_t c1, int) {
+      for (std::int64_t c = c0; c < c1; ++c)
+        part[c] = channel_dev(off, base + c, base + c + 1, static_cast<float>(mean));
     });
     double var = 0.0;
-    for (int w = 0; w < workers.size(); ++w) var += part[w];
+    for (int c = 0; c < cpg; ++c) var += part[c];
     const double inv = 1.0 / std::sqrt(var / count + eps);
     workers.run(cpg, 1, [&](std::int64_t c0, std::int64_t c1, int) {
       normalise(off, base + c0, base + c1, mean, inv);
