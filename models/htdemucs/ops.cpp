@@ -53,20 +53,31 @@ void Workers::run(std::int64_t n, int align,
     fn(0, n, 0);
     return;
   }
-  // About kChunksPerWorker chunks per worker, claimed in order by whichever worker is free: a
-  // worker that starts late or runs slower (another process on its core) takes fewer chunks
-  // instead of making the others wait for its fixed share. Chunks never overlap, and every
-  // kernel's result for an element does not depend on the chunk it was computed in.
-  constexpr std::int64_t kChunksPerWorker = 4;
+  // Chunks claimed in order by whichever worker is free, so a worker that starts late or runs
+  // slower (another process on its core) takes fewer instead of the others waiting for its
+  // fixed share. The chunks shrink as the work runs out (each a 1/(2 x workers) share of what
+  // is left, down to 1/(16 x workers) of the whole), so the workers also finish close
+  // together. The chunk boundaries depend only on n and the worker count, and no kernel's
+  // result for an element depends on the chunk it was computed in.
   const std::int64_t blocks = (n + align - 1) / align;
-  const std::int64_t per_chunk = std::max<std::int64_t>(1, blocks / (kChunksPerWorker * w));
-  const std::int64_t chunks = (blocks + per_chunk - 1) / per_chunk;
-  std::atomic<std::int64_t> next{0};
+  const std::int64_t min_chunk = std::max<std::int64_t>(1, blocks / (16 * w));
+  auto chunk_after = [&](std::int64_t begin) {  // blocks in the chunk starting at block `begin`
+    const std::int64_t left = blocks - begin;
+    return std::min(left, std::max(min_chunk, (left + 2 * w - 1) / (2 * w)));
+  };
+  std::atomic<std::int64_t> next{0};  // index of the next unclaimed chunk
   rt::parallel_for(parallel, w, 1, [&](int, int, int share) {
     GemmWorkspace::Scope scope(*gemm[share]);
-    for (std::int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
-      const std::int64_t begin = c * per_chunk * align;
-      fn(begin, std::min(n, begin + per_chunk * align), share);
+    std::int64_t index = 0, begin = 0;  // this worker's walk along the fixed chunk sequence
+    for (std::int64_t c = next.fetch_add(1, std::memory_order_relaxed);;
+         c = next.fetch_add(1, std::memory_order_relaxed)) {
+      while (index < c && begin < blocks) {
+        begin += chunk_after(begin);
+        ++index;
+      }
+      if (begin >= blocks) return;
+      const std::int64_t end = begin + chunk_after(begin);
+      fn(begin * align, std::min(n, end * align), share);
     }
   });
 }

@@ -85,6 +85,23 @@ TEST(HTDemucsForward, Small4MatchesEveryStageOnThreadTeams) {
                  threads});
 }
 
+// Work is claimed by whichever worker is free, but every chunk's boundaries are fixed: a repeated
+// forward on a team gives bit-identical output, like the reference's repeated runs.
+TEST(HTDemucsForward, RepeatedForwardOnATeamIsBitIdentical) {
+  rt::MemoryBudget budget(512u << 20);
+  rt::ThreadTeam team(3);
+  auto model = HTDemucs::load(test::model_dir("small4"), budget, "htdemucs", nullptr, &team);
+  const auto in = test::reference("small4").load_f32("segment_in");
+  const std::int64_t L = model->segment_length();
+  std::vector<float> first(static_cast<std::size_t>(model->num_sources()) * 2 * L);
+  std::vector<float> again(first.size());
+  model->forward(in.data(), L, first.data());
+  for (int i = 0; i < 3; ++i) {
+    model->forward(in.data(), L, again.data());
+    ASSERT_EQ(again, first) << "repeat " << i;
+  }
+}
+
 TEST(HTDemucsForward, Small6MatchesSegmentOutOnTwoThreads) {
   run_segment({"small6", {{"xformer_out_freq", "dbg_xformer_out_freq"}}, 2});
 }
