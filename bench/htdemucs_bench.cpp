@@ -256,6 +256,39 @@ class AccountingTeam final : public rt::Parallel {
   std::array<double, 64> caller_work_{}, worker_work_{};
 };
 
+// Thread CPU nanoseconds per element of the model's elementwise transcendental passes, on an
+// L1-resident block (so this is their compute cost alone, no memory traffic): the exact GELU
+// (ops.hpp gelu_inplace) and the GLU sigmoid a / (1 + exp(-g)) (the conv + GLU epilogue).
+struct ElementwiseCost {
+  double gelu_ns = 0.0, sigmoid_ns = 0.0;
+};
+ElementwiseCost measure_elementwise() {
+  constexpr int kN = 4096, kReps = 2000;
+  std::vector<float> a(kN), g(kN), o(kN);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.5f);
+  for (int i = 0; i < kN; ++i) {
+    a[i] = normal(rng);
+    g[i] = normal(rng);
+  }
+  ElementwiseCost best{1e9, 1e9};
+  for (int round = 0; round < 3; ++round) {
+    double t0 = thread_cpu();
+    for (int r = 0; r < kReps; ++r) {
+      std::copy(a.begin(), a.end(), o.begin());
+      gelu_inplace(o.data(), kN);
+    }
+    double t1 = thread_cpu();
+    best.gelu_ns = std::min(best.gelu_ns, (t1 - t0) * 1e9 / (static_cast<double>(kReps) * kN));
+    t0 = thread_cpu();
+    for (int r = 0; r < kReps; ++r) glu_pass(a.data(), g.data(), kN, o.data());
+    t1 = thread_cpu();
+    best.sigmoid_ns =
+        std::min(best.sigmoid_ns, (t1 - t0) * 1e9 / (static_cast<double>(kReps) * kN));
+  }
+  return best;
+}
+
 struct Built {
   std::unique_ptr<rt::MemoryBudget> budget;
   std::unique_ptr<HTDemucs> model;
@@ -437,6 +470,7 @@ int main(int argc, char** argv) {
     }
     results[t] = run_model(*b.model, iterations, /*cpu_clock=*/t == 1, peak, team.get());
   }
+  const ElementwiseCost ew = measure_elementwise();
   const double P = peak.best();
   const double G = total_flops * 1e-9;
   std::printf("%.1fM parameters, %.1f GFLOP per %.2f s segment\n", params * 1e-6, G, audio_s);
@@ -467,6 +501,29 @@ int main(int argc, char** argv) {
       }
     }
     std::printf("\n");
+  }
+
+  // What bounds the U-Net levels: the FLOP count at the sgemm peak plus the transcendental
+  // elementwise work it leaves out (every GELU and GLU sigmoid at its in-cache cost measured
+  // here), before any memory traffic. "best %" is the % of peak a stage would reach if
+  // everything but that elementwise work ran at the peak.
+  if (have1) {
+    const RunResult& r1 = results[1];
+    std::printf(
+        "\nbounds of the U-Net levels, 1 thread: GELU %.3f ns, GLU sigmoid %.3f ns per element "
+        "(in cache, thread CPU)\n%-7s %7s %8s %8s | %8s %8s %8s %6s | %8s %6s %6s\n",
+        ew.gelu_ns, ew.sigmoid_ns, "stage", "GFLOP", "GELU M", "GLU M", "peak ms", "elem ms",
+        "bound ms", "best%", "1t ms", "%peak", "%seg");
+    for (const auto& s : costs) {
+      if (s.gelus + s.sigmoids <= 0.0) continue;
+      const double peak_ms = s.flops * 1e-9 / P * 1e3;
+      const double elem_ms = (s.gelus * ew.gelu_ns + s.sigmoids * ew.sigmoid_ns) * 1e-6;
+      const double ms = r1.stage.count(s.name) ? r1.stage.at(s.name) * 1e3 : 0.0;
+      std::printf("%-7s %7.2f %8.2f %8.2f | %8.1f %8.1f %8.1f %5.0f%% | %8.1f %5.0f%% %5.1f%%\n",
+                  s.name.c_str(), s.flops * 1e-9, s.gelus * 1e-6, s.sigmoids * 1e-6, peak_ms,
+                  elem_ms, peak_ms + elem_ms, 100.0 * peak_ms / (peak_ms + elem_ms), ms,
+                  ms > 0 ? 100.0 * peak_ms / ms : 0.0, 100.0 * ms * 1e-3 / r1.seconds);
+    }
   }
 
   // Steps inside each U-Net level (probe taps "+step"): where a stage's time goes.

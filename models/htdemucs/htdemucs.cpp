@@ -448,7 +448,11 @@ std::vector<StageCost> HTDemucs::stage_costs() const {
       double f = 2.0 * plane * s.enc_out * s.enc_in * c.kernel_size;
       f += 2.0 * plane * 2 * s.enc_out * s.enc_out * k2;
       if (c.dconv_mode & 1) f += dconv_cost(s.enc_out, plane);
-      costs.push_back({(freq ? "enc" : "tenc") + std::to_string(i), f});
+      // conv -> GELU, DConv (GELU on the hidden channels, GLU), rewrite -> GLU.
+      const int dl = (c.dconv_mode & 1) ? c.dconv_depth : 0;
+      const double gelus = plane * (s.enc_out + dl * c.dconv_hidden(s.enc_out));
+      const double sigmoids = plane * s.enc_out * (1 + dl);
+      costs.push_back({(freq ? "enc" : "tenc") + std::to_string(i), f, gelus, sigmoids});
     }
   }
   if (transformer_) {
@@ -476,7 +480,14 @@ std::vector<StageCost> HTDemucs::stage_costs() const {
         f += 2.0 * plane * c.transformer_dim() * c.bottom_unet_channels();
       if (i == c.depth - 1 && transformer_ && c.bottom_channels && !freq)
         f += 2.0 * plane * c.transformer_dim() * c.bottom_unet_channels();
-      costs.push_back({(freq ? "dec" : "tdec") + std::to_string(c.depth - 1 - i), f});
+      // rewrite -> GLU, DConv, transposed conv -> GELU (not on the last level).
+      const int dl = (c.dconv_mode & 2) ? c.dconv_depth : 0;
+      const double out_plane = static_cast<double>(g.h_in) * g.w_in;
+      const double gelus =
+          plane * dl * c.dconv_hidden(s.enc_out) + (s.last ? 0.0 : out_plane * s.dec_out);
+      const double sigmoids = plane * s.enc_out * (1 + dl);
+      costs.push_back(
+          {(freq ? "dec" : "tdec") + std::to_string(c.depth - 1 - i), f, gelus, sigmoids});
     }
   }
   costs.push_back({"out", 0.0});

@@ -46,9 +46,13 @@ class Probe {
 };
 
 // A named stage of the forward pass with its multiply-add count x 2 (for the benchmark).
+// Also the elementwise transcendental work the FLOP count leaves out: exact GELUs (erf) and
+// GLU sigmoids (exp and a division) it evaluates, one per element.
 struct StageCost {
   std::string name;
   double flops = 0.0;
+  double gelus = 0.0;
+  double sigmoids = 0.0;
 };
 
 // The activation workspaces of a forward pass. Models of one geometry (the members of a bag)

@@ -305,11 +305,8 @@ void conv2d_glu(const float* weight, const float* bias, const ConvGeom& g, const
         std::fill(z + co * cnt, z + (co + 1) * cnt, bias != nullptr ? bias[co] : 0.0f);
       gemm(false, false, C2, cnt, K, weight, K, pointwise ? in.data + n0 : scratch.cols,
            pointwise ? N : cnt, z, cnt, 1.0f);
-      for (int c = 0; c < C; ++c) {
-        Eigen::Map<const Eigen::ArrayXf> a(z + c * cnt, cnt), gate(z + (c + C) * cnt, cnt);
-        Eigen::Map<Eigen::ArrayXf> o(out.data + c * N + n0, cnt);
-        o = a / (1.0f + (-gate).exp());
-      }
+      for (int c = 0; c < C; ++c)
+        glu_pass(z + c * cnt, z + (c + C) * cnt, cnt, out.data + c * N + n0);
     }
   });
 }
@@ -465,12 +462,15 @@ void gelu_inplace(float* x, std::int64_t n, Workers& workers) {
   workers.run(n, 1024, [&](std::int64_t b, std::int64_t e, int) { gelu_inplace(x + b, e - b); });
 }
 
+void glu_pass(const float* a, const float* gate, std::int64_t n, float* out) {
+  Eigen::Map<const Eigen::ArrayXf> av(a, n), gv(gate, n);
+  Eigen::Map<Eigen::ArrayXf>(out, n) = av / (1.0f + (-gv).exp());
+}
+
 void glu_channels(const Act& in, const Act& out, Workers& workers) {
   const std::int64_t half = static_cast<std::int64_t>(out.c) * out.plane();
   workers.run(half, 1024, [&](std::int64_t b, std::int64_t e, int) {
-    Eigen::Map<const Eigen::ArrayXf> a(in.data + b, e - b), gate(in.data + half + b, e - b);
-    Eigen::Map<Eigen::ArrayXf> o(out.data + b, e - b);
-    o = a / (1.0f + (-gate).exp());
+    glu_pass(in.data + b, in.data + half + b, e - b, out.data + b);
   });
 }
 

@@ -92,6 +92,8 @@ void group_norm(const Act& x, int groups, const float* gamma, const float* beta,
 
 void gelu_inplace(float* x, std::int64_t n);  // exact erf GELU, like F.gelu
 void gelu_inplace(float* x, std::int64_t n, Workers& workers);
+// out[i] = a[i] * sigmoid(gate[i]) = a[i] / (1 + exp(-gate[i])) over n floats (the GLU).
+void glu_pass(const float* a, const float* gate, std::int64_t n, float* out);
 // GLU over channels: out[c] = in[c] * sigmoid(in[c + C]) for c < C, with in having 2C channels.
 void glu_channels(const Act& in, const Act& out, Workers& workers);
 // y[c] += scale[c] * a[c] * sigmoid(gate[c]) with a = z[c], gate = z[c + C] (DConv's GLU +
