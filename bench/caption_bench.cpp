@@ -150,8 +150,8 @@ void BM_CaptionLive(benchmark::State& state) {
   double busy = 0.0, cpu = 0.0, worker_free = 0.0;
   cap::CaptionStats st;
   for (auto _ : state) {
+    rt::MemoryBudget node_budget(1024u << 20);  // outlives the node's reservations
     cap::CaptionNode node(m, options(audio_ctx, 32));
-    rt::MemoryBudget node_budget(1024u << 20);
     node.prepare(node_budget, threads > 1 ? &team : nullptr);
     worker_free = 0.0;  // simulated clock: when the worker finishes its current pass
     const double c0 = process_cpu();
@@ -217,8 +217,8 @@ void BM_CaptionPass(benchmark::State& state) {
   cap::CaptionStats st;
   int ctx = 0;
   for (auto _ : state) {
+    rt::MemoryBudget node_budget(1024u << 20);  // outlives the node's reservations
     cap::CaptionNode node(m, o);
-    rt::MemoryBudget node_budget(1024u << 20);
     node.prepare(node_budget, &team);
     node.push(audio);
     node.finish();

@@ -22,6 +22,9 @@ constexpr double kTimePrecision = 0.02;  // seconds per timestamp token
 // The per-pass token cap: this many, plus this many per second of window (timestamps included).
 constexpr int kMinTokensPerPass = 16;
 constexpr double kMaxTokensPerSecond = 8.0;
+// The worker has caught up when less than this much audio waits (the push included): an early
+// confirming pass waits for that, so a worker that fell behind sheds them first.
+constexpr double kIdleBacklogSeconds = 0.15;
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -57,6 +60,10 @@ void CaptionOptions::validate() const {
   if (!(trim_seconds >= 0.0 && trim_seconds < max_buffer_seconds))
     fail("trim_seconds must be within [0, window)");
   if (step_ms / 1000.0 * 2.0 >= max_buffer_seconds) fail("--step-ms must be under half the window");
+  if (confirm_ms < 0 || confirm_ms >= step_ms)
+    fail("--confirm-ms must be within 0..step-ms (exclusive)");
+  if (!(confirm_max_load > 0.0 && confirm_max_load <= 1.0))
+    fail("the early confirmations' load cap must be within (0, 1]");
   if (loop_max_ngram < 1 || loop_max_repeats < 2) fail("loop rule needs n >= 1, repeats >= 2");
   if (event_capacity < 4) fail("event queue too small");
   if (audio_ctx < kAudioCtxAuto) fail("--audio-ctx must be auto, full or a positive count");
@@ -71,6 +78,7 @@ CaptionNode::CaptionNode(const ww::WhisperModel& model, CaptionOptions options,
     : model_(model), options_(std::move(options)), vad_weights_(vad_weights) {
   options_.validate();
   step_samples_ = static_cast<std::size_t>(options_.step_ms) * 16;
+  confirm_samples_ = static_cast<std::size_t>(options_.confirm_ms) * 16;
   whisper_ =
       std::make_unique<WhisperWindowTranscriber>(model_, options_.language, options_.translate);
   transcriber_ = whisper_.get();
@@ -82,6 +90,7 @@ CaptionNode::CaptionNode(const ww::WhisperModel& model, CaptionOptions options,
     : model_(model), options_(std::move(options)), vad_weights_(vad_weights) {
   options_.validate();
   step_samples_ = static_cast<std::size_t>(options_.step_ms) * 16;
+  confirm_samples_ = static_cast<std::size_t>(options_.confirm_ms) * 16;
   transcriber_ = &transcriber;
 }
 
@@ -146,7 +155,9 @@ void CaptionNode::push(std::span<const float> audio) {
   if (!prepared_) throw std::logic_error("caption: push() before prepare()");
   float* window = audio_.as<float>().data();
   while (!audio.empty()) {
-    std::size_t take = std::min(audio.size(), step_samples_ - since_step_);
+    const bool confirm_ahead = confirm_pending_ && since_step_ < confirm_samples_;
+    std::size_t take =
+        std::min(audio.size(), (confirm_ahead ? confirm_samples_ : step_samples_) - since_step_);
     if (window_len_ == kWindowSamples) {
       // Only reachable when passes cannot trim (no text at all): keep the newest audio.
       trim_to(window_end_seconds() - options_.max_buffer_seconds / 2.0);
@@ -174,7 +185,12 @@ void CaptionNode::push(std::span<const float> audio) {
     }
     if (since_step_ >= step_samples_) {
       since_step_ = 0;
+      load_index_ = (load_index_ + 1) % kLoadSteps;
+      step_busy_[load_index_] = 0.0;
       on_step();
+    } else if (confirm_pending_ && since_step_ >= confirm_samples_ &&
+               backlog_seconds_ + audio.size() / kRate <= kIdleBacklogSeconds) {
+      on_confirm();
     }
   }
 }
@@ -190,8 +206,10 @@ void CaptionNode::finish() {
 }
 
 void CaptionNode::on_step() {
+  confirm_pending_ = false;
   if (!vad_ || vad_->speaking()) {
     run_pass(false);
+    confirm_pending_ = confirm_samples_ > 0 && !agreement_->partial().empty();
     return;
   }
   ++stats_.gated_steps;
@@ -202,9 +220,30 @@ void CaptionNode::on_step() {
     trim_to(window_end_seconds() - options_.vad_preroll_seconds);
 }
 
+bool CaptionNode::confirm_affordable() const {
+  double busy = last_pass_seconds_;
+  for (double s : step_busy_) busy += s;
+  return busy <= options_.confirm_max_load * kLoadSteps * (options_.step_ms / 1000.0);
+}
+
+void CaptionNode::on_confirm() {
+  // One early pass per step: it confirms the step pass's partial with the audio heard since
+  // (at least confirm_ms more). Whatever it leaves unconfirmed waits for the next step.
+  confirm_pending_ = false;
+  if (vad_ && !vad_->speaking()) return;
+  if (!confirm_affordable()) {
+    ++stats_.confirms_shed;
+    return;
+  }
+  ++stats_.confirm_passes;
+  run_pass(false);
+}
+
 void CaptionNode::on_utterance_end(const VadGate::Result& r) {
+  confirm_pending_ = false;                 // the flush commits everything pending
   const double end = r.end_sample / kRate;  // padding included
   ++stats_.utterances;
+  stats_.last_utterance_end = end;
   run_pass(true);
   // The utterance is over and committed: its audio and in-window state go.
   trim_to(std::min(end, window_end_seconds()));
@@ -326,7 +365,9 @@ void CaptionNode::run_pass(bool flush_all) {
     ++stats_.forced_trims;
   }
   emit(CaptionEventKind::kPartial, agreement_->partial());
-  stats_.compute_seconds += now_seconds() - pass_started_;
+  last_pass_seconds_ = now_seconds() - pass_started_;
+  step_busy_[load_index_] += last_pass_seconds_;
+  stats_.compute_seconds += last_pass_seconds_;
 }
 
 void CaptionNode::trim_to(double seconds) {

@@ -42,6 +42,7 @@
 #include "rt/control_queue.hpp"
 #include "rt/memory_budget.hpp"
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -60,6 +61,10 @@ inline constexpr int kAudioCtxGranule = 64;
 // the end of speech before trailing silence, and needs some to do it.
 inline constexpr double kAudioCtxMarginSeconds = 1.0;
 
+// The early confirmation for live input (CaptionOptions::confirm_ms): half a step of new audio
+// at 1 s steps, so the confirming pass hears more than the pass it confirms.
+inline constexpr int kLiveConfirmMs = 500;
+
 struct CaptionOptions {
   // Encoder positions (20 ms each) per pass: kAudioCtxAuto = the window plus a margin, rounded
   // up to kAudioCtxGranule; kAudioCtxFull = always the model's full 30 s context; N > 0 = at
@@ -69,7 +74,18 @@ struct CaptionOptions {
   int audio_ctx = kAudioCtxAuto;
   std::string language;  // "" = "en" for English-only models, else detected on the first pass
   bool translate = false;
-  int step_ms = 1000;      // a pass per this much new audio
+  int step_ms = 1000;  // a pass per this much new audio
+  // Early confirmation: when a step's pass left unconfirmed text (a partial), one more pass
+  // runs this long into the step, as soon as the worker has caught up with the audio, instead
+  // of a whole step later; local agreement between the two then commits the partial about a
+  // step sooner, for one extra pass per step while speech goes on. 0 = off; < step_ms. Off by
+  // default here (a node fed faster than real time has no latency to save, and its passes
+  // would then depend on timing); `earshot caption` turns it on (kLiveConfirmMs) for live input.
+  int confirm_ms = 0;
+  // ... but only while the worker's busy time over the last kLoadSteps steps, this pass's
+  // expected cost (the last pass's) added, stays within this fraction of their audio: the
+  // early passes spend the headroom, never the capacity to keep up. In (0, 1].
+  double confirm_max_load = 0.5;
   int max_tokens = 0;      // sampled per pass; 0 = n_text_ctx / 2
   int prompt_tokens = 64;  // committed text fed back as <|startofprev|> (bounded)
   double max_buffer_seconds = 30.0;
@@ -89,13 +105,16 @@ struct CaptionOptions {
 };
 
 struct CaptionStats {
-  std::uint64_t passes = 0;         // Whisper runs
-  std::uint64_t gated_steps = 0;    // steps skipped because the VAD heard no speech
-  std::uint64_t silent_passes = 0;  // passes Whisper itself judged silent
-  std::uint64_t trims = 0;          // at committed segment ends
-  std::uint64_t forced_trims = 0;   // before the window filled up
-  std::uint64_t utterances = 0;     // VAD utterance ends that flushed a commit
-  std::uint64_t loops_cut = 0;      // hypotheses shortened by the repetition rule
+  std::uint64_t passes = 0;          // Whisper runs
+  std::uint64_t confirm_passes = 0;  // of which early confirmations (confirm_ms)
+  std::uint64_t confirms_shed = 0;   // early confirmations skipped: worker behind or too busy
+  std::uint64_t gated_steps = 0;     // steps skipped because the VAD heard no speech
+  std::uint64_t silent_passes = 0;   // passes Whisper itself judged silent
+  std::uint64_t trims = 0;           // at committed segment ends
+  std::uint64_t forced_trims = 0;    // before the window filled up
+  std::uint64_t utterances = 0;      // VAD utterance ends that flushed a commit
+  double last_utterance_end = -1.0;  // stream seconds where the VAD put the last one's end
+  std::uint64_t loops_cut = 0;       // hypotheses shortened by the repetition rule
   std::uint64_t committed_tokens = 0;
   std::uint64_t dropped_events = 0;  // the consumer fell behind and the queue was full
   double audio_seconds = 0.0;        // pushed so far
@@ -160,6 +179,8 @@ class CaptionNode {
 
  private:
   void on_step();
+  void on_confirm();
+  bool confirm_affordable() const;
   void on_utterance_end(const VadGate::Result& r);
   // Transcribes the window; with `flush_all` the whole hypothesis is committed.
   void run_pass(bool flush_all);
@@ -193,6 +214,14 @@ class CaptionNode {
   std::int64_t window_start_ = 0;   // stream sample of the window's first sample
   std::int64_t total_samples_ = 0;  // pushed so far
   std::size_t since_step_ = 0;
+  std::size_t confirm_samples_ = 0;  // 0 = no early confirmation
+  bool confirm_pending_ = false;     // this step's pass left a partial; not yet confirmed
+  // Worker seconds spent in passes during each of the last kLoadSteps steps (a ring; the
+  // current step at load_index_), and the last pass's.
+  static constexpr std::size_t kLoadSteps = 10;
+  std::array<double, kLoadSteps> step_busy_{};
+  std::size_t load_index_ = 0;
+  double last_pass_seconds_ = 0.0;
   std::uint32_t pass_index_ = 0;
   double pass_started_ = 0.0;  // steady-clock seconds of the running pass
   double backlog_seconds_ = 0.0;
