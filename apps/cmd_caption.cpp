@@ -43,6 +43,13 @@ const RegisterCommand kRegisterCaption{Command{
                      "Language code (default: detected once on the first speech)");
       sub.add_option("--step-ms", o->caption.step_ms, "Transcribe every this many ms of audio")
           ->capture_default_str();
+      auto confirm = std::make_shared<int>(-1);
+      sub.add_option("--confirm-ms", *confirm,
+                     "When a step's pass leaves unconfirmed text, confirm it with one more pass\n"
+                     "this far into the step (as soon as the worker is idle, and only while the\n"
+                     "passes take under half the audio time): commits about a step sooner. 0 =\n"
+                     "off. Default: 500 for live input (mic, jack, --realtime), 0 for a file read\n"
+                     "as fast as possible");
       sub.add_option("--format", o->format, "Output: text, jsonl, srt or vtt")
           ->check(CLI::IsMember({"text", "jsonl", "srt", "vtt"}))
           ->capture_default_str();
@@ -69,8 +76,10 @@ const RegisterCommand kRegisterCaption{Command{
           ->capture_default_str();
       sub.add_option("--period", o->period, "Frames per audio callback")->capture_default_str();
       sub.add_option("--threads", o->threads, "Compute threads (default: CPU cores, at most 8)");
-      return [o, audio_ctx] {
+      return [o, audio_ctx, confirm] {
         o->caption.audio_ctx = cap::parse_audio_ctx(*audio_ctx);
+        const bool live = o->input == "mic" || o->input == "jack" || o->realtime;
+        o->caption.confirm_ms = *confirm >= 0 ? *confirm : live ? cap::kLiveConfirmMs : 0;
         return run_caption_command(*o);
       };
     }}};

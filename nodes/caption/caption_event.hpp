@@ -26,8 +26,13 @@ struct CaptionEvent {
   // audio the pass had waited for past `end`, plus the audio still queued in front of the
   // worker, plus the pass's own compute time (see CaptionNode::set_backlog_seconds).
   double latency = 0.0;
+  // The pass ran because the VAD heard an utterance end (its commits flush what was pending).
+  bool utterance_end = false;
   int n_tokens = 0;
   int tokens[kMaxEventTokens] = {};
+  // Commits: how long before `end` each token's audio ended (seconds, >= 0), so token i's
+  // latency is latency + ends_before[i].
+  float ends_before[kMaxEventTokens] = {};
 };
 
 }  // namespace earshot::nodes::caption

@@ -244,7 +244,9 @@ void CaptionNode::on_utterance_end(const VadGate::Result& r) {
   const double end = r.end_sample / kRate;  // padding included
   ++stats_.utterances;
   stats_.last_utterance_end = end;
+  flushing_utterance_ = true;
   run_pass(true);
+  flushing_utterance_ = false;
   // The utterance is over and committed: its audio and in-window state go.
   trim_to(std::min(end, window_end_seconds()));
   for (const HypToken& t : agreement_->committed_in_buffer()) {
@@ -401,6 +403,9 @@ void CaptionNode::emit(CaptionEventKind kind, std::span<const HypToken> tokens) 
     e.start = n > 0 ? tokens.front().start : window_end_seconds();
     e.end = n > 0 ? tokens[n - 1].end : window_end_seconds();
     e.latency = std::max(0.0, window_end_seconds() - e.end) + elapsed + backlog_seconds_;
+    e.utterance_end = flushing_utterance_;
+    for (std::size_t i = 0; i < n; ++i)
+      e.ends_before[i] = static_cast<float>(std::max(0.0, e.end - tokens[i].end));
     if (kind == CaptionEventKind::kCommit) stats_.committed_tokens += n;
     if (!events_->try_enqueue(e)) ++stats_.dropped_events;
     tokens = tokens.subspan(n);

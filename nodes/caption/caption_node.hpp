@@ -226,6 +226,7 @@ class CaptionNode {
   double pass_started_ = 0.0;  // steady-clock seconds of the running pass
   double backlog_seconds_ = 0.0;
   bool prepared_ = false;
+  bool flushing_utterance_ = false;  // events come from an utterance end's pass
   CaptionStats stats_;
 };
 

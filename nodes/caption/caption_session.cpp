@@ -164,6 +164,12 @@ CaptionRunReport run_caption(const CaptionRunOptions& o, std::FILE* out, std::FI
   r.latency_p50 = percentile(writer.commit_latencies(), 50);
   r.latency_p95 = percentile(writer.commit_latencies(), 95);
   r.commits = writer.commits();
+  r.token_latency_p50 = percentile(writer.token_latencies(), 50);
+  r.token_latency_p95 = percentile(writer.token_latencies(), 95);
+  r.committed_tokens = writer.token_latencies().size();
+  r.utterance_latency_p50 = percentile(writer.utterance_latencies(), 50);
+  r.utterance_latency_p95 = percentile(writer.utterance_latencies(), 95);
+  r.utterance_ends = writer.utterance_latencies().size();
   r.dropped_seconds = static_cast<double>(capture.dropped_frames()) / rate;
   r.dropped_events = r.stats.dropped_events;
   r.xruns = backend->xruns();
@@ -187,6 +193,14 @@ CaptionRunReport run_caption(const CaptionRunOptions& o, std::FILE* out, std::FI
         static_cast<unsigned long long>(r.dropped_events), static_cast<unsigned long long>(r.xruns),
         rt::format_bytes(r.peak_bytes).c_str(), rt::format_bytes(r.peak_rss_bytes).c_str(),
         node.language().empty() ? "-" : node.language().c_str());
+    std::fprintf(report,
+                 "commit latency per token p50 %.2f s, p95 %.2f s over %zu tokens; per utterance "
+                 "end p50 %.2f s, p95 %.2f s over %zu ends (VAD); early confirmations %llu run, "
+                 "%llu shed (--confirm-ms %d)\n",
+                 r.token_latency_p50, r.token_latency_p95, r.committed_tokens,
+                 r.utterance_latency_p50, r.utterance_latency_p95, r.utterance_ends,
+                 static_cast<unsigned long long>(r.stats.confirm_passes),
+                 static_cast<unsigned long long>(r.stats.confirms_shed), copt.confirm_ms);
     const CaptionStats& st = r.stats;
     std::fprintf(report,
                  "pass time: log-mel %.2f s, encoder %.2f s, decode %.2f s; mean audio context "

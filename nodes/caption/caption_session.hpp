@@ -41,9 +41,11 @@ struct CaptionRunReport {
   double audio_seconds = 0.0;    // captured
   double compute_seconds = 0.0;  // worker busy: Whisper passes + VAD
   double wall_seconds = 0.0;
-  double real_time_factor = 0.0;  // compute / audio (< 1 keeps up)
-  double latency_p50 = 0.0, latency_p95 = 0.0;
-  std::size_t commits = 0;
+  double real_time_factor = 0.0;                            // compute / audio (< 1 keeps up)
+  double latency_p50 = 0.0, latency_p95 = 0.0;              // per commit event (its last token)
+  double token_latency_p50 = 0.0, token_latency_p95 = 0.0;  // per committed token
+  double utterance_latency_p50 = 0.0, utterance_latency_p95 = 0.0;  // per VAD utterance end
+  std::size_t commits = 0, committed_tokens = 0, utterance_ends = 0;
   double dropped_seconds = 0.0;  // capture ring overflows
   std::uint64_t dropped_events = 0;
   std::uint64_t xruns = 0;

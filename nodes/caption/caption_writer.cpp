@@ -84,7 +84,13 @@ void CaptionWriter::write(const CaptionEvent& e) {
   const std::string text = decode(e);
   if (commit) {
     latencies_.push_back(e.latency);
+    for (int i = 0; i < e.n_tokens; ++i) token_latencies_.push_back(e.latency + e.ends_before[i]);
+    token_since_utterance_ = token_since_utterance_ || e.n_tokens > 0;
     committed_ += text;
+  } else if (e.utterance_end && token_since_utterance_) {
+    // The partial that closes an utterance end's pass: its last committed token was the end.
+    utterance_latencies_.push_back(token_latencies_.back());
+    token_since_utterance_ = false;
   }
   switch (format_) {
     case CaptionFormat::kJsonl:

@@ -31,8 +31,12 @@ class CaptionWriter {
   // End of the stream: completes held UTF-8, closes the open cue and the live line.
   void close();
 
-  // Commit latencies seen so far (seconds), for the end-of-run report.
+  // Commit latencies seen so far (seconds), for the end-of-run report: per commit event (its
+  // last token), per committed token, and per utterance end (the last token committed when
+  // the VAD flushed an utterance, whichever pass committed it).
   const std::vector<double>& commit_latencies() const { return latencies_; }
+  const std::vector<double>& token_latencies() const { return token_latencies_; }
+  const std::vector<double>& utterance_latencies() const { return utterance_latencies_; }
   const std::string& committed_text() const { return committed_; }
   std::size_t commits() const { return latencies_.size(); }
 
@@ -52,6 +56,9 @@ class CaptionWriter {
   std::string line_;       // live mode: committed text of the current terminal line
   std::string partial_;
   std::vector<double> latencies_;
+  std::vector<double> token_latencies_;
+  std::vector<double> utterance_latencies_;
+  bool token_since_utterance_ = false;  // a token was committed since the last utterance end
   // The cue being built (SRT/VTT, plain text off a tty).
   std::string cue_text_;
   double cue_start_ = 0.0, cue_end_ = 0.0;
