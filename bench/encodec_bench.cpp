@@ -230,16 +230,25 @@ double read_bandwidth_gbs(std::size_t bytes, int reps, bool huge) {
 // 2 MiB and more as huge pages; rt/huge_pages.hpp).
 std::size_t decoder_huge_page_bytes(const SeanetDecoder& dec) {
   std::size_t bytes = 0;
-  auto count = [&](const models::Tensor& t) {
+  auto block = [&](const void* data, std::size_t size) {
     // (Clamped: the count comes from the mapping's pages, which may extend past the tensor.)
-    if (!t.empty()) bytes += std::min(rt::huge_page_bytes_in(t.data(), t.bytes()), t.bytes());
+    if (data != nullptr) bytes += std::min(rt::huge_page_bytes_in(data, size), size);
+  };
+  auto count = [&](const models::Tensor& t) {
+    if (!t.empty()) block(t.data(), t.bytes());
+  };
+  auto count_half = [&](const HalfWeights& h) {
+    if (!h.empty()) block(h.storage.data(), h.storage.bytes());
   };
   count(dec.first.weight);
-  for (int l = 0; l < dec.lstm.layers; ++l) {
-    count(dec.lstm.w_cat[l]);
-  }
+  count_half(dec.first.weight_f16);
+  for (const auto& w : dec.lstm.w_ih) count(w);
+  for (const auto& w : dec.lstm.w_hh) count(w);
+  for (const auto& w : dec.lstm.w_ih_f16) count_half(w);
+  for (const auto& w : dec.lstm.w_hh_f16) count_half(w);
   for (const auto& stage : dec.stages) {
     count(stage.up.weight);
+    count_half(stage.up.weight_f16);
     for (const auto& b : stage.blocks) {
       count(b.conv1.weight);
       count(b.conv2.weight);
@@ -253,7 +262,7 @@ std::size_t decoder_huge_page_bytes(const SeanetDecoder& dec) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // --quick: one run of each; --only=offline|stream|memory: one section (profiling).
+  // --quick: one run of each; --only=kernels,offline,stream,memory,f16: those sections.
   bool quick = false;
   std::string only;
   for (int i = 1; i < argc; ++i) {
@@ -261,7 +270,10 @@ int main(int argc, char** argv) {
     if (a == "--quick") quick = true;
     if (a.rfind("--only=", 0) == 0) only = a.substr(7);
   }
-  auto section = [&](const char* name) { return only.empty() || only == name; };
+  // --only=a,b: those sections.
+  auto section = [&](const std::string& name) {
+    return only.empty() || ("," + only + ",").find("," + name + ",") != std::string::npos;
+  };
   const int runs = quick ? 1 : 3;
   std::printf("EnCodec 24 kHz, full size, random weights; %d codebooks (6 kbps); best of %d\n", kNq,
               runs);
@@ -365,7 +377,8 @@ int main(int argc, char** argv) {
   }
 
   // ---- streaming decode on one core: per-push latency and RTF for several push sizes ----
-  if (section("stream")) {
+  auto stream_section = [&](const char* mode) {
+    std::printf("=== streaming decode, %s ===\n", mode);
     const std::int64_t frames = 10 * 75;
     const auto codes = make_codes(frames);  // used frame-major here: any valid codes do
     // The decoder reads all its weights once per push (and the LSTM's recurrent weights once per
@@ -480,7 +493,8 @@ int main(int argc, char** argv) {
         "%.1f GB/s; load average: %s\n\n",
         read_bandwidth_gbs(256ull << 20, 2, true), decoder_bytes / 1e6,
         read_bandwidth_gbs(static_cast<std::size_t>(decoder_bytes), 16, huge), loadavg().c_str());
-  }
+  };
+  if (section("stream")) stream_section("float weights (default)");
 
   // ---- flat memory: block encode and streaming decode of 10 s and 60 s ----
   // Audio and codes are generated block by block, so nothing in the process grows with the
@@ -549,6 +563,14 @@ int main(int argc, char** argv) {
         "(peak RSS = process VmHWM during the run: %.1f MB of weights, the stream state, the "
         "binary; RSS before these runs %.1f MB; budget peak is cumulative over the process)\n",
         weights_mb, rss_before);
+  }
+  // ---- the same with the opt-in F16 storage of the weight-streaming layers (last: it converts
+  // the model in place) ----
+  if (section("f16")) {
+    model.store_decoder_weights_f16(budget);
+    stream_section(
+        "F16 storage of the weight-streaming layers (opt-in, float compute; "
+        "EncodecModel::store_decoder_weights_f16)");
   }
   std::printf("load average at end: %s\n", loadavg().c_str());
   return 0;

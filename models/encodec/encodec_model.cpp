@@ -35,16 +35,31 @@ EncodecModel EncodecModel::load(const EncodecConfig& config, const models::Safet
 // frame). Every 2 MiB page a decoder weight touches is collapsed into a huge page: a page that
 // reaches outside the weight's mapping is refused by the kernel and stays as it is; one shared
 // with other heap data keeps that data.
+void EncodecModel::store_decoder_weights_f16(rt::MemoryBudget& budget) {
+  decoder_.store_streamed_weights_f16(budget);
+  decoder_on_huge_pages();
+}
+
 void EncodecModel::decoder_on_huge_pages() {
-  auto pages = [](models::Tensor& t) {
-    if (t.empty()) return;
-    const auto begin = reinterpret_cast<std::uintptr_t>(t.data());
-    const std::uintptr_t end = begin + t.bytes();
+  auto block = [](const void* data, std::size_t bytes) {
+    if (data == nullptr || bytes == 0) return;
+    const auto begin = reinterpret_cast<std::uintptr_t>(data);
+    const std::uintptr_t end = begin + bytes;
     for (std::uintptr_t p = begin / rt::kHugePageBytes * rt::kHugePageBytes; p < end;
          p += rt::kHugePageBytes) {
       rt::collapse_huge_pages(reinterpret_cast<void*>(p), rt::kHugePageBytes);
     }
   };
+  auto pages = [&](models::Tensor& t) {
+    if (!t.empty()) block(t.data(), t.bytes());
+  };
+  for (const auto& h : decoder_.lstm.w_ih_f16) block(h.storage.data(), h.storage.bytes());
+  for (const auto& h : decoder_.lstm.w_hh_f16) block(h.storage.data(), h.storage.bytes());
+  block(decoder_.first.weight_f16.storage.data(), decoder_.first.weight_f16.storage.bytes());
+  if (!decoder_.stages.empty()) {
+    const auto& up = decoder_.stages[0].up.weight_f16;
+    block(up.storage.data(), up.storage.bytes());
+  }
   pages(decoder_.first.weight);
   for (auto& stage : decoder_.stages) {
     pages(stage.up.weight);

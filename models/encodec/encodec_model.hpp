@@ -41,6 +41,12 @@ class EncodecModel {
   const SeanetDecoder& decoder() const { return decoder_; }
   const ResidualVectorQuantizer& quantizer() const { return quantizer_; }
 
+  // Opt-in reduced precision for decoding (SeanetDecoder::store_streamed_weights_f16): the
+  // decoder's weight-streaming layers keep IEEE half weights (float compute), halving what a
+  // one-frame streaming push reads. Not exact (error against the fixtures: README). Call before
+  // any decoder is made; the encoder is unchanged.
+  void store_decoder_weights_f16(rt::MemoryBudget& budget);
+
   // Chunk offsets over an input of `length` samples: range(0, length, stride), each chunk
   // min(chunk_length, length - offset) long (the whole input when the model does not chunk).
   struct Span {

@@ -130,4 +130,25 @@ void gemm_by_output(std::int64_t M, std::int64_t N, std::int64_t K, const float*
   gemm(M, N, K, A, lda, B, ldb, true, C, ldc, accumulate, parallel);
 }
 
+void gemm_by_output_f16(std::int64_t M, std::int64_t N, std::int64_t K, const float* A,
+                        std::int64_t lda, const std::uint16_t* B, std::int64_t ldb, float* C,
+                        std::int64_t ldc, bool accumulate, rt::Parallel* parallel) {
+  if (M <= 0 || N <= 0) return;
+  for (std::int64_t m0 = 0; m0 < M; m0 += kSmallRows) {
+    const std::int64_t rows = std::min(kSmallRows, M - m0);
+    auto run = [&](std::int64_t begin, std::int64_t end) {
+      small_gemm_nk(rows, K, A + m0 * lda, lda, B, ldb, C + m0 * ldc, ldc, accumulate, begin, end);
+    };
+    // Half the bytes of the float version: the same ~1 MB of weights below which a wake-up of
+    // the team costs more than it saves.
+    constexpr std::int64_t kMinParallelWeights = 1 << 19;
+    if (rt::parallel_size(parallel) <= 1 || N * K < kMinParallelWeights || N > INT32_MAX) {
+      run(0, N);
+    } else {
+      rt::parallel_for(parallel, static_cast<int>(N), 64,
+                       [&](int begin, int end, int) { run(begin, end); });
+    }
+  }
+}
+
 }  // namespace earshot::encodec

@@ -39,4 +39,11 @@ void gemm_by_output(std::int64_t M, std::int64_t N, std::int64_t K, const float*
                     std::int64_t lda, const float* B, std::int64_t ldb, float* C, std::int64_t ldc,
                     bool accumulate, rt::Parallel* parallel = nullptr);
 
+// gemm_by_output with B stored as IEEE half (the decoder's opt-in F16 weights, layers.hpp):
+// every M in groups of kSmallRows rows through the small kernels (each group streams B; float
+// products and sums). With `parallel` the outputs split in blocks of 64: bitwise the same.
+void gemm_by_output_f16(std::int64_t M, std::int64_t N, std::int64_t K, const float* A,
+                        std::int64_t lda, const std::uint16_t* B, std::int64_t ldb, float* C,
+                        std::int64_t ldc, bool accumulate, rt::Parallel* parallel = nullptr);
+
 }  // namespace earshot::encodec

@@ -1,5 +1,6 @@
 #include "models/encodec/layers.hpp"
 
+#include "models/core/half.hpp"
 #include "models/encodec/gemm.hpp"
 #include "models/encodec/tiled_gemm.hpp"
 
@@ -143,6 +144,17 @@ void group_norm_inplace(float* y, std::int64_t length, int channels, const float
   }
 }
 
+HalfWeights HalfWeights::from(const float* weights, std::int64_t rows, std::int64_t cols,
+                              rt::MemoryBudget& budget, const std::string& name) {
+  HalfWeights h;
+  h.rows = rows;
+  h.cols = cols;
+  h.storage = budget.reserve_array<std::uint16_t>(name, static_cast<std::size_t>(rows * cols));
+  auto* dst = h.storage.as<std::uint16_t>().data();
+  for (std::int64_t i = 0; i < rows * cols; ++i) dst[i] = models::f32_to_f16(weights[i]);
+  return h;
+}
+
 // ---- Conv1d ------------------------------------------------------------------------------------
 
 std::int64_t Conv1d::extra_padding(std::int64_t length) const {
@@ -169,8 +181,13 @@ void Conv1d::valid(const float* xp, std::int64_t n_out, float* y, float* workspa
                    out_channels, false, parallel);
         break;
       case WeightLayout::kByOutput:
-        gemm_by_output(rows, out_channels, k_in, x, ldx, weight.data(), k_in, out, out_channels,
-                       false, parallel);
+        if (!weight_f16.empty()) {
+          gemm_by_output_f16(rows, out_channels, k_in, x, ldx, weight_f16.data(), k_in, out,
+                             out_channels, false, parallel);
+        } else {
+          gemm_by_output(rows, out_channels, k_in, x, ldx, weight.data(), k_in, out, out_channels,
+                         false, parallel);
+        }
         break;
       case WeightLayout::kByInput:
         gemm(rows, out_channels, k_in, x, ldx, weight.data(), out_channels, false, out,
@@ -248,7 +265,10 @@ void transposed_range(const ConvTranspose1d& conv, const float* x, std::int64_t 
   const std::int64_t rows = conv.tile_rows();
   for (std::int64_t t0 = t_begin; t0 < t_end; t0 += rows) {
     const std::int64_t nt = std::min(rows, t_end - t0);
-    if (conv.layout == WeightLayout::kByOutput) {
+    if (conv.layout == WeightLayout::kByOutput && !conv.weight_f16.empty()) {
+      gemm_by_output_f16(nt, k_out, conv.in_channels, x + t0 * conv.in_channels, conv.in_channels,
+                         conv.weight_f16.data(), conv.in_channels, tile, k_out, false);
+    } else if (conv.layout == WeightLayout::kByOutput) {
       gemm_by_output(nt, k_out, conv.in_channels, x + t0 * conv.in_channels, conv.in_channels,
                      conv.weight.data(), conv.in_channels, tile, k_out, false);
     } else {
@@ -344,30 +364,28 @@ void Lstm::forward(const float* x, std::int64_t length, float* y, float* h, floa
   const std::int64_t H = size;
   float* gates = workspace;                   // [length, 4H]
   float* inter = workspace + length * 4 * H;  // [length, H]: output of the current layer
-  float* xh = inter + length * H;             // [2H]: [x_t, h_{t-1}] (w_cat, one step)
-  const bool cat = !w_cat.empty();
-  const std::int64_t ldw = cat ? 2 * H : H;
+  const bool half = !w_ih_f16.empty();
   const float* input = x;
   for (int l = 0; l < layers; ++l) {
     float* hl = h + l * H;
     float* cl = c + l * H;
-    const float* wih = cat ? w_cat[l].data() : w_ih[l].data();
-    const float* whh = cat ? w_cat[l].data() + H : w_hh[l].data();
     const float* b = bias[l].data();
-    const bool one_pass = cat && length == 1;
-    if (one_pass) {
-      std::memcpy(xh, input, sizeof(float) * H);
-      std::memcpy(xh + H, hl, sizeof(float) * H);
-      gemm_by_output(1, 4 * H, 2 * H, xh, 2 * H, wih, ldw, gates, 4 * H, false, parallel);
+    // Input projections of every step at once, then the recurrence step by step.
+    if (half) {
+      gemm_by_output_f16(length, 4 * H, H, input, H, w_ih_f16[l].data(), H, gates, 4 * H, false,
+                         parallel);
     } else {
-      // Input projections of every step at once, then the recurrence step by step.
-      gemm(length, 4 * H, H, input, H, wih, ldw, true, gates, 4 * H, false, parallel);
+      gemm(length, 4 * H, H, input, H, w_ih[l].data(), H, true, gates, 4 * H, false, parallel);
     }
     float* out = (l == layers - 1) ? y : inter;
     for (std::int64_t t = 0; t < length; ++t) {
       float* g = gates + t * 4 * H;
       for (std::int64_t i = 0; i < 4 * H; ++i) g[i] += b[i];
-      if (!one_pass) gemv_accumulate(4 * H, H, whh, ldw, hl, g, parallel);
+      if (half) {
+        gemm_by_output_f16(1, 4 * H, H, hl, H, w_hh_f16[l].data(), H, g, 4 * H, true, parallel);
+      } else {
+        gemv_accumulate(4 * H, H, w_hh[l].data(), H, hl, g, parallel);
+      }
       float* ht = out + t * H;
       for (std::int64_t i = 0; i < H; ++i) {
         const float ig = sigmoid(g[i]);

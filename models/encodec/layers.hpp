@@ -7,9 +7,11 @@
 #pragma once
 
 #include "models/core/tensor.hpp"
+#include "rt/memory_budget.hpp"
 #include "rt/thread_team.hpp"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace earshot::encodec {
@@ -26,6 +28,21 @@ using models::Tensor;
 //              of rows go through small weights. Transposed convolutions store their phase form
 //              (ConvTranspose1d).
 enum class WeightLayout { kByInput, kByOutput, kTiled };
+
+// A weight matrix stored as IEEE half (F16): the decoder's opt-in reduced-precision storage for
+// its weight-streaming layers (SeanetDecoder::store_streamed_weights_f16). Products convert each
+// weight to float as they load it and compute in float. Empty unless that mode is on; when it is
+// on, the layer's float `weight` is released.
+struct HalfWeights {
+  rt::Reservation storage;
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+  const std::uint16_t* data() const { return storage.as<std::uint16_t>().data(); }
+  bool empty() const { return storage.empty(); }
+  // Rounds `weights` (rows x cols floats) to the nearest half, into `budget` under `name`.
+  static HalfWeights from(const float* weights, std::int64_t rows, std::int64_t cols,
+                          rt::MemoryBudget& budget, const std::string& name);
+};
 
 // How ELU evaluates expm1 for negative inputs.
 //   kExact: glibc's expm1f (within 1 ulp, like torch). The ENCODER uses it: a faster few-ulp
@@ -63,8 +80,9 @@ struct Conv1d {
   // w[o][c][j]. kByOutput: [out, kernel * in], row o, column (j * in + c).
   WeightLayout layout = WeightLayout::kByInput;
   Tensor weight;
-  Tensor bias;         // [out]
-  Tensor norm_weight;  // time_group_norm only: GroupNorm(1, out) affine, else empty
+  HalfWeights weight_f16;  // kByOutput only, opt-in: replaces `weight` (HalfWeights)
+  Tensor bias;             // [out]
+  Tensor norm_weight;      // time_group_norm only: GroupNorm(1, out) affine, else empty
   Tensor norm_bias;
 
   int effective_kernel() const { return (kernel - 1) * dilation + 1; }
@@ -105,8 +123,9 @@ struct ConvTranspose1d {
   // state between pushes is one input row.
   WeightLayout layout = WeightLayout::kByInput;
   Tensor weight;
-  Tensor bias;        // [out]
-  Tensor phase_bias;  // kTiled: the bias repeated per phase, [stride * out]
+  HalfWeights weight_f16;  // kByOutput only, opt-in: replaces `weight` (HalfWeights)
+  Tensor bias;             // [out]
+  Tensor phase_bias;       // kTiled: the bias repeated per phase, [stride * out]
   Tensor norm_weight;
   Tensor norm_bias;
 
@@ -146,14 +165,14 @@ struct Lstm {
   int layers = 0;
   std::vector<Tensor> w_ih;  // per layer [4 * size, size], as stored
   std::vector<Tensor> w_hh;  // per layer [4 * size, size]
-  // The decoder's layout instead of w_ih / w_hh (left empty): per layer [4 * size, 2 * size], row
-  // g = [w_ih row g, w_hh row g]. A one-frame step is then ONE pass of 4 KB dot products over
-  // [x_t, h_{t-1}] rather than two passes over 2 KB rows (the streaming decoder's largest weight
-  // stream, read at every frame); longer inputs use the halves with a row stride of 2 * size.
-  std::vector<Tensor> w_cat;
+  // Opt-in (decoder): replace w_ih / w_hh, which are then empty (HalfWeights). (Rows of
+  // [w_ih | w_hh] side by side were tried for one pass per one-frame step: 4% faster at one frame,
+  // twice as slow at 2 and 4, whose strided half-rows the prefetchers over-fetch.)
+  std::vector<HalfWeights> w_ih_f16;
+  std::vector<HalfWeights> w_hh_f16;
   std::vector<Tensor> bias;  // per layer [4 * size] = b_ih + b_hh
 
-  std::int64_t workspace_floats(std::int64_t length) const { return (length * 5 + 2) * size; }
+  std::int64_t workspace_floats(std::int64_t length) const { return length * 5 * size; }
   // x, y [length, size] (may not alias); h, c [layers, size] carry the state in and out.
   // Allocates nothing.
   // With `parallel`, the input projections split in row tiles and each step's recurrent

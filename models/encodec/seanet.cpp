@@ -112,8 +112,8 @@ SeanetDecoder SeanetDecoder::load(WeightLoader& loader, const EncodecConfig& c) 
   constexpr auto kTiled = WeightLayout::kTiled;
   dec.first = loader.conv1d(layer_name("decoder", index++), c.hidden_size, scaling * c.num_filters,
                             c.kernel_size, 1, 1, causal, kStream);
-  dec.lstm = loader.lstm(layer_name("decoder", index++), scaling * c.num_filters, c.num_lstm_layers,
-                         /*concatenated=*/true);
+  dec.lstm =
+      loader.lstm(layer_name("decoder", index++), scaling * c.num_filters, c.num_lstm_layers);
   for (int ratio : c.upsampling_ratios) {
     const int channels = scaling * c.num_filters;
     DecoderStage stage;
@@ -156,6 +156,28 @@ std::vector<float> SeanetDecoder::forward(const float* embeddings, std::int64_t 
   elu_inplace(x.data(), static_cast<std::int64_t>(x.size()), parallel, EluMode::kFast);
   last.forward(x.data(), length, y, parallel);
   return y;
+}
+
+void SeanetDecoder::store_streamed_weights_f16(rt::MemoryBudget& budget) {
+  if (streamed_weights_f16()) return;
+  const std::string name = "encodec.weights";
+  auto convert = [&](Tensor& weight, HalfWeights& half) {
+    half = HalfWeights::from(weight.data(), weight.dim(0), weight.numel() / weight.dim(0), budget,
+                             name);
+    weight = Tensor();
+  };
+  convert(first.weight, first.weight_f16);
+  if (!stages.empty() && stages[0].up.layout == WeightLayout::kByOutput) {
+    convert(stages[0].up.weight, stages[0].up.weight_f16);
+  }
+  for (auto& w : lstm.w_ih) {
+    lstm.w_ih_f16.push_back(HalfWeights::from(w.data(), w.dim(0), w.dim(1), budget, name));
+  }
+  for (auto& w : lstm.w_hh) {
+    lstm.w_hh_f16.push_back(HalfWeights::from(w.data(), w.dim(0), w.dim(1), budget, name));
+  }
+  lstm.w_ih.clear();
+  lstm.w_hh.clear();
 }
 
 }  // namespace earshot::encodec

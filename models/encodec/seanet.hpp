@@ -57,6 +57,13 @@ struct SeanetDecoder {
   Conv1d last;
 
   static SeanetDecoder load(WeightLoader& loader, const EncodecConfig& config);
+  // Opt-in reduced precision: the layers that stream their weights at every push (first conv,
+  // LSTM, first transposed conv: 27 of the published model's 29.7 MB) keep them as IEEE half
+  // instead of float (rounded to nearest; products and sums stay float), and their float copies
+  // are released. Halves the bytes a one-frame push reads. Not exact: the error against the
+  // fixtures is measured in tests/encodec/f16_weights_test.cpp. Call before decoding.
+  void store_streamed_weights_f16(rt::MemoryBudget& budget);
+  bool streamed_weights_f16() const { return !lstm.w_ih_f16.empty(); }
   // embeddings [frames, hidden] -> audio [frames * hop, channels].
   std::vector<float> forward(const float* embeddings, std::int64_t frames,
                              rt::Parallel* parallel = nullptr) const;

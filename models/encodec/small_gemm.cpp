@@ -7,6 +7,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include "models/core/half.hpp"
+
 #include <algorithm>
 
 #ifdef __AVX512F__
@@ -29,6 +31,21 @@ constexpr int kSequentialRowsUpTo = 4;
 
 __mmask16 tail_mask(std::int64_t n) {
   return static_cast<__mmask16>((1u << n) - 1u);
+}
+
+// 16 weights as floats: stored as float, or as IEEE half (the decoder's opt-in F16 storage,
+// converted on load; the products stay in float).
+inline __m512 load_w(const float* p) {
+  return _mm512_loadu_ps(p);
+}
+inline __m512 load_w(const std::uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512 load_w(__mmask16 mask, const float* p) {
+  return _mm512_maskz_loadu_ps(mask, p);
+}
+inline __m512 load_w(__mmask16 mask, const std::uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
 }
 
 // [K,N] layout, M rows, columns [n0, n1): U weight rows at a time are streamed through the
@@ -90,15 +107,15 @@ void kn(std::int64_t K, const float* X, std::int64_t ldx, const float* B, std::i
 
 // [N,K] layout: R weight rows at a time, each against the M rows of X, 16 lanes of partial
 // sums per output, reduced at the end.
-template <int M, int R>
-void nk_rows(std::int64_t K, const float* X, std::int64_t ldx, const float* B, std::int64_t ldb,
+template <int M, int R, typename W>
+void nk_rows(std::int64_t K, const float* X, std::int64_t ldx, const W* B, std::int64_t ldb,
              float* Y, std::int64_t ldy, bool accumulate, std::int64_t n, bool prefetch) {
   __m512 acc[R][M];
   for (int r = 0; r < R; ++r) {
     for (int m = 0; m < M; ++m) acc[r][m] = _mm512_setzero_ps();
   }
   const std::int64_t full_end = K / 16 * 16;
-  const float* ahead = B + (n + kAheadBlocks * R) * ldb;
+  const W* ahead = B + (n + kAheadBlocks * R) * ldb;
   for (std::int64_t k = 0; k < full_end; k += 16) {
     __m512 x[M];
     for (int m = 0; m < M; ++m) x[m] = _mm512_loadu_ps(X + m * ldx + k);
@@ -108,7 +125,7 @@ void nk_rows(std::int64_t K, const float* X, std::int64_t ldx, const float* B, s
       }
     }
     for (int r = 0; r < R; ++r) {
-      const __m512 b = _mm512_loadu_ps(B + (n + r) * ldb + k);
+      const __m512 b = load_w(B + (n + r) * ldb + k);
       for (int m = 0; m < M; ++m) acc[r][m] = _mm512_fmadd_ps(b, x[m], acc[r][m]);
     }
   }
@@ -117,7 +134,7 @@ void nk_rows(std::int64_t K, const float* X, std::int64_t ldx, const float* B, s
     __m512 x[M];
     for (int m = 0; m < M; ++m) x[m] = _mm512_maskz_loadu_ps(mask, X + m * ldx + full_end);
     for (int r = 0; r < R; ++r) {
-      const __m512 b = _mm512_maskz_loadu_ps(mask, B + (n + r) * ldb + full_end);
+      const __m512 b = load_w(mask, B + (n + r) * ldb + full_end);
       for (int m = 0; m < M; ++m) acc[r][m] = _mm512_fmadd_ps(b, x[m], acc[r][m]);
     }
   }
@@ -133,9 +150,9 @@ void nk_rows(std::int64_t K, const float* X, std::int64_t ldx, const float* B, s
 // One weight row at a time, 4 partial sums per X row (64 floats per step): a single sequential
 // stream through B, which the hardware prefetcher follows (interleaving several rows' short
 // 2 KB runs left it behind: ~15 GB/s where a plain read reaches 30).
-template <int M>
-void nk_sequential(std::int64_t K, const float* X, std::int64_t ldx, const float* B,
-                   std::int64_t ldb, float* Y, std::int64_t ldy, bool accumulate, std::int64_t n) {
+template <int M, typename W>
+void nk_sequential(std::int64_t K, const float* X, std::int64_t ldx, const W* B, std::int64_t ldb,
+                   float* Y, std::int64_t ldy, bool accumulate, std::int64_t n) {
   // P partial sums per X row (at most 16 accumulators): enough independent chains to hide the
   // FMA latency.
   constexpr int P = M <= 4 ? 4 : 2;
@@ -143,11 +160,11 @@ void nk_sequential(std::int64_t K, const float* X, std::int64_t ldx, const float
   for (int u = 0; u < P; ++u) {
     for (int m = 0; m < M; ++m) acc[u][m] = _mm512_setzero_ps();
   }
-  const float* b = B + n * ldb;
+  const W* b = B + n * ldb;
   std::int64_t k = 0;
   for (; k + 16 * P <= K; k += 16 * P) {
     for (int u = 0; u < P; ++u) {
-      const __m512 w = _mm512_loadu_ps(b + k + 16 * u);
+      const __m512 w = load_w(b + k + 16 * u);
       for (int m = 0; m < M; ++m) {
         acc[u][m] = _mm512_fmadd_ps(w, _mm512_loadu_ps(X + m * ldx + k + 16 * u), acc[u][m]);
       }
@@ -155,7 +172,7 @@ void nk_sequential(std::int64_t K, const float* X, std::int64_t ldx, const float
   }
   for (; k < K; k += 16) {
     const __mmask16 mask = tail_mask(std::min<std::int64_t>(16, K - k));
-    const __m512 w = _mm512_maskz_loadu_ps(mask, b + k);
+    const __m512 w = load_w(mask, b + k);
     for (int m = 0; m < M; ++m) {
       acc[0][m] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(mask, X + m * ldx + k), acc[0][m]);
     }
@@ -169,12 +186,12 @@ void nk_sequential(std::int64_t K, const float* X, std::int64_t ldx, const float
   }
 }
 
-template <int M>
-void nk(std::int64_t K, const float* X, std::int64_t ldx, const float* B, std::int64_t ldb,
-        float* Y, std::int64_t ldy, bool accumulate, std::int64_t n_begin, std::int64_t n_end) {
+template <int M, typename W>
+void nk(std::int64_t K, const float* X, std::int64_t ldx, const W* B, std::int64_t ldb, float* Y,
+        std::int64_t ldy, bool accumulate, std::int64_t n_begin, std::int64_t n_end) {
   if constexpr (M <= kSequentialRowsUpTo) {
     for (std::int64_t n = n_begin; n < n_end; ++n) {
-      nk_sequential<M>(K, X, ldx, B, ldb, Y, ldy, accumulate, n);
+      nk_sequential<M, W>(K, X, ldx, B, ldb, Y, ldy, accumulate, n);
     }
     return;
   }
@@ -182,9 +199,9 @@ void nk(std::int64_t K, const float* X, std::int64_t ldx, const float* B, std::i
   std::int64_t n = n_begin;
   for (; n + R <= n_end; n += R) {
     const bool prefetch = n + (kAheadBlocks + 1) * R <= n_end;
-    nk_rows<M, R>(K, X, ldx, B, ldb, Y, ldy, accumulate, n, prefetch);
+    nk_rows<M, R, W>(K, X, ldx, B, ldb, Y, ldy, accumulate, n, prefetch);
   }
-  for (; n < n_end; ++n) nk_rows<M, 1>(K, X, ldx, B, ldb, Y, ldy, accumulate, n, false);
+  for (; n < n_end; ++n) nk_rows<M, 1, W>(K, X, ldx, B, ldb, Y, ldy, accumulate, n, false);
 }
 
 #else  // portable fallback: the same summation orders, scalar
@@ -200,13 +217,20 @@ void kn(std::int64_t K, const float* X, std::int64_t ldx, const float* B, std::i
   }
 }
 
-template <int M>
-void nk(std::int64_t K, const float* X, std::int64_t ldx, const float* B, std::int64_t ldb,
-        float* Y, std::int64_t ldy, bool accumulate, std::int64_t n_begin, std::int64_t n_end) {
+inline float weight_value(float w) {
+  return w;
+}
+inline float weight_value(std::uint16_t w) {
+  return models::f16_to_f32(w);
+}
+
+template <int M, typename W>
+void nk(std::int64_t K, const float* X, std::int64_t ldx, const W* B, std::int64_t ldb, float* Y,
+        std::int64_t ldy, bool accumulate, std::int64_t n_begin, std::int64_t n_end) {
   for (std::int64_t n = n_begin; n < n_end; ++n) {
     for (int m = 0; m < M; ++m) {
       float s = 0;
-      for (std::int64_t k = 0; k < K; ++k) s += B[n * ldb + k] * X[m * ldx + k];
+      for (std::int64_t k = 0; k < K; ++k) s += weight_value(B[n * ldb + k]) * X[m * ldx + k];
       float& y = Y[m * ldy + n];
       y = accumulate ? y + s : s;
     }
@@ -265,6 +289,13 @@ void small_gemm_kn(std::int64_t M, std::int64_t N, std::int64_t K, const float* 
 void small_gemm_nk(std::int64_t M, std::int64_t K, const float* X, std::int64_t ldx, const float* B,
                    std::int64_t ldb, float* Y, std::int64_t ldy, bool accumulate,
                    std::int64_t n_begin, std::int64_t n_end) {
+  if (M <= 0 || n_end <= n_begin) return;
+  dispatch(M, [&]<int kM>() { nk<kM>(K, X, ldx, B, ldb, Y, ldy, accumulate, n_begin, n_end); });
+}
+
+void small_gemm_nk(std::int64_t M, std::int64_t K, const float* X, std::int64_t ldx,
+                   const std::uint16_t* B, std::int64_t ldb, float* Y, std::int64_t ldy,
+                   bool accumulate, std::int64_t n_begin, std::int64_t n_end) {
   if (M <= 0 || n_end <= n_begin) return;
   dispatch(M, [&]<int kM>() { nk<kM>(K, X, ldx, B, ldb, Y, ldy, accumulate, n_begin, n_end); });
 }

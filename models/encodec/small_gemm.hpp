@@ -29,5 +29,11 @@ void small_gemm_kn(std::int64_t M, std::int64_t N, std::int64_t K, const float* 
 void small_gemm_nk(std::int64_t M, std::int64_t K, const float* X, std::int64_t ldx, const float* B,
                    std::int64_t ldb, float* Y, std::int64_t ldy, bool accumulate,
                    std::int64_t n_begin, std::int64_t n_end);
+// The same with B stored as IEEE half (F16) and converted to float as it is loaded: the
+// decoder's opt-in reduced-precision storage for its weight-streaming layers (half the bytes).
+// Products and sums stay float, in the same order. M <= kSmallRows.
+void small_gemm_nk(std::int64_t M, std::int64_t K, const float* X, std::int64_t ldx,
+                   const std::uint16_t* B, std::int64_t ldb, float* Y, std::int64_t ldy,
+                   bool accumulate, std::int64_t n_begin, std::int64_t n_end);
 
 }  // namespace earshot::encodec

@@ -84,8 +84,11 @@ double thread_cpu_s() {
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
+std::int64_t weight_bytes(const Tensor& weight, const HalfWeights& half) {
+  return half.empty() ? weight.numel() * 4 : half.rows * half.cols * 2;
+}
 std::int64_t bytes_of(const Conv1d& conv) {
-  return static_cast<std::int64_t>(conv.weight.numel() + conv.bias.numel()) * 4;
+  return weight_bytes(conv.weight, conv.weight_f16) + conv.bias.numel() * 4;
 }
 }  // namespace
 
@@ -110,9 +113,10 @@ void StreamingDecoder::enable_profile(StreamingProfile* profile) {
   std::int64_t ih_bytes = 0;
   std::int64_t hh_bytes = 0;
   for (int l = 0; l < dec.lstm.layers; ++l) {
-    const std::int64_t matrix = 4 * static_cast<std::int64_t>(dec.lstm.size) * dec.lstm.size;
-    ih_bytes += (matrix + dec.lstm.bias[l].numel()) * 4;
-    hh_bytes += matrix * 4;
+    const std::int64_t matrix = 4 * static_cast<std::int64_t>(dec.lstm.size) * dec.lstm.size *
+                                (dec.streamed_weights_f16() ? 2 : 4);
+    ih_bytes += matrix + dec.lstm.bias[l].numel() * 4;
+    hh_bytes += matrix;
   }
   st.push_back({"lstm " + std::to_string(dec.lstm.layers) + " x " + std::to_string(dec.lstm.size),
                 ih_bytes, hh_bytes, 0});
@@ -120,7 +124,7 @@ void StreamingDecoder::enable_profile(StreamingProfile* profile) {
     const auto& up = stage.up;
     st.push_back({"elu+tconv k" + std::to_string(up.kernel) + " " + std::to_string(up.in_channels) +
                       "->" + std::to_string(up.out_channels),
-                  static_cast<std::int64_t>(up.weight.numel() + up.bias.numel()) * 4, 0, 0});
+                  weight_bytes(up.weight, up.weight_f16) + up.bias.numel() * 4, 0, 0});
     std::int64_t block_bytes = 0;
     for (const auto& b : stage.blocks) {
       block_bytes +=

@@ -161,31 +161,15 @@ ConvTranspose1d WeightLoader::conv_transpose1d(const std::string& layer, int in,
   return conv;
 }
 
-Lstm WeightLoader::lstm(const std::string& layer, int size, int layers, bool concatenated) {
+Lstm WeightLoader::lstm(const std::string& layer, int size, int layers) {
   Lstm lstm;
   lstm.size = size;
   lstm.layers = layers;
   const std::string base = layer + ".lstm.";
   for (int l = 0; l < layers; ++l) {
     const std::string s = std::to_string(l);
-    if (concatenated) {
-      const std::int64_t n = 4 * static_cast<std::int64_t>(size) * size;
-      std::vector<float> ih(static_cast<std::size_t>(n));
-      std::vector<float> hh(ih.size());
-      const std::int64_t shape[] = {4 * static_cast<std::int64_t>(size), size};
-      file_.read_f32(base + "weight_ih_l" + s, ih, shape);
-      file_.read_f32(base + "weight_hh_l" + s, hh, shape);
-      Tensor cat(budget_, kBudgetName, {4 * static_cast<std::int64_t>(size), 2 * size});
-      for (std::int64_t g = 0; g < 4 * size; ++g) {
-        std::copy(ih.begin() + g * size, ih.begin() + (g + 1) * size, cat.data() + g * 2 * size);
-        std::copy(hh.begin() + g * size, hh.begin() + (g + 1) * size,
-                  cat.data() + g * 2 * size + size);
-      }
-      lstm.w_cat.push_back(std::move(cat));
-    } else {
-      lstm.w_ih.push_back(tensor(base + "weight_ih_l" + s, {4 * size, size}));
-      lstm.w_hh.push_back(tensor(base + "weight_hh_l" + s, {4 * size, size}));
-    }
+    lstm.w_ih.push_back(tensor(base + "weight_ih_l" + s, {4 * size, size}));
+    lstm.w_hh.push_back(tensor(base + "weight_hh_l" + s, {4 * size, size}));
     Tensor b = tensor(base + "bias_ih_l" + s, {4 * size});
     const Tensor b_hh = tensor(base + "bias_hh_l" + s, {4 * size});
     for (int i = 0; i < 4 * size; ++i) b.data()[i] += b_hh.data()[i];

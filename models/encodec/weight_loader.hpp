@@ -32,8 +32,7 @@ class WeightLoader {
                                    int stride, bool causal, double trim_right_ratio,
                                    WeightLayout layout = WeightLayout::kByInput);
   // `layer` e.g. "encoder.layers.13" (tensors under <layer>.lstm).
-  // `concatenated`: the decoder's w_cat layout (layers.hpp) instead of w_ih / w_hh.
-  Lstm lstm(const std::string& layer, int size, int layers, bool concatenated = false);
+  Lstm lstm(const std::string& layer, int size, int layers);
   // A tensor with an exact expected shape.
   Tensor tensor(const std::string& name, std::vector<std::int64_t> shape);
   // A zero-filled tensor reserved under the weights' budget name (derived tables).
