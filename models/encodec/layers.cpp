@@ -177,8 +177,8 @@ void Conv1d::valid(const float* xp, std::int64_t n_out, float* y, float* workspa
   auto product = [&](std::int64_t rows, const float* x, std::int64_t ldx, float* out) {
     switch (layout) {
       case WeightLayout::kTiled:  // bias fused
-        tiled_gemm(rows, out_channels, k_in, x, ldx, weight.data(), out_channels, bias.data(), out,
-                   out_channels, false, parallel);
+        tiled_gemm(rows, out_channels, k_in, x, ldx, weight.data(), bias.data(), out, out_channels,
+                   false, parallel);
         break;
       case WeightLayout::kByOutput:
         if (!weight_f16.empty()) {
@@ -326,7 +326,7 @@ void ConvTranspose1d::phase_rows(const float* xp, std::int64_t n, float* y,
   const std::int64_t n_cols = static_cast<std::int64_t>(stride) * out_channels;
   // Stride-by-stride bias: column p * out + o of the product is output channel o.
   tiled_gemm(n, n_cols, 2 * static_cast<std::int64_t>(in_channels), xp, in_channels, weight.data(),
-             n_cols, phase_bias.data(), y, n_cols, false, parallel);
+             phase_bias.data(), y, n_cols, false, parallel);
 }
 
 void ConvTranspose1d::forward(const float* x, std::int64_t length, std::vector<float>& y,

@@ -23,7 +23,8 @@ using models::Tensor;
 //   kByOutput: [out, kernel * in]: each output's weights one sequential run, for products with a
 //              few rows that stream large weights (the decoder's first conv and first transposed
 //              conv at a push of a few frames; small_gemm.hpp).
-//   kTiled:    [kernel * in, out] through the register-tiled kernel with the bias fused
+//   kTiled:    [kernel * in, out] packed in column panels (pack_tiled_weights) for the
+//              register-tiled kernel with the bias fused
 //              (tiled_gemm.hpp): the decoder's small-channel later stages, where tens to hundreds
 //              of rows go through small weights. Transposed convolutions store their phase form
 //              (ConvTranspose1d).
@@ -77,7 +78,8 @@ struct Conv1d {
   int dilation = 1;
   bool causal = true;
   // Weight layout. kByInput / kTiled: [kernel * in, out], row (j * in + c), column o holds
-  // w[o][c][j]. kByOutput: [out, kernel * in], row o, column (j * in + c).
+  // w[o][c][j] (kTiled: then packed, tiled_gemm.hpp). kByOutput: [out, kernel * in], row o,
+  // column (j * in + c).
   WeightLayout layout = WeightLayout::kByInput;
   Tensor weight;
   HalfWeights weight_f16;  // kByOutput only, opt-in: replaces `weight` (HalfWeights)
@@ -119,7 +121,8 @@ struct ConvTranspose1d {
   // t * stride + p receives tap p from input t and tap p + stride from input t - 1, so the
   // `stride` output rows of input step t are ONE product row: [x[t-1], x[t]] (contiguous in
   // time-major memory) times this matrix, row (c) holding w[c][o][p + stride] in column
-  // (p * out + o) and row (in + c) holding w[c][o][p]. No col2im scatter, no overlap buffer: the
+  // (p * out + o) and row (in + c) holding w[c][o][p] (then packed, tiled_gemm.hpp). No col2im
+  // scatter, no overlap buffer: the
   // state between pushes is one input row.
   WeightLayout layout = WeightLayout::kByInput;
   Tensor weight;

@@ -110,31 +110,26 @@ void column_block(std::int64_t M, std::int64_t K, const float* X, std::int64_t l
   }
 }
 
+// Columns [n_begin, n_end) (n_begin on a panel boundary) of a packed W.
 void columns(std::int64_t M, std::int64_t n_begin, std::int64_t n_end, std::int64_t K,
-             const float* X, std::int64_t ldx, const float* W, std::int64_t ldw, const float* bias,
-             float* Y, std::int64_t ldy, bool accumulate) {
-  const std::int64_t vectors = (n_end - n_begin + 15) / 16;
-  // Column blocks of 4 vectors (6-row tiles); with 7 or 8 rows, blocks of 3 (one 8-row tile:
-  // the weights are read once for all rows, which matters for a one-frame push).
-  const int width = vectors >= 4 && !(M > 6 && M <= 8) ? 4 : std::min<std::int64_t>(3, vectors);
-  for (std::int64_t n0 = n_begin; n0 < n_end; n0 += 16 * width) {
-    const std::int64_t cols = std::min<std::int64_t>(16 * width, n_end - n0);
+             const float* X, std::int64_t ldx, const float* W, const float* bias, float* Y,
+             std::int64_t ldy, bool accumulate) {
+  for (std::int64_t n0 = n_begin; n0 < n_end; n0 += kTiledPanel) {
+    const std::int64_t cols = std::min<std::int64_t>(kTiledPanel, n_end - n0);
     const int v = static_cast<int>((cols + 15) / 16);
     const int tail = static_cast<int>(cols - 16 * (v - 1));
     const auto last = static_cast<__mmask16>(tail == 16 ? 0xffffu : (1u << tail) - 1u);
     const float* b = bias != nullptr ? bias + n0 : nullptr;
+    const float* panel = W + n0 * K;  // the panels before hold n0 columns of K rows
     switch (v) {
       case 1:
-        column_block<1>(M, K, X, ldx, W + n0, ldw, b, Y + n0, ldy, accumulate, last);
+        column_block<1>(M, K, X, ldx, panel, cols, b, Y + n0, ldy, accumulate, last);
         break;
       case 2:
-        column_block<2>(M, K, X, ldx, W + n0, ldw, b, Y + n0, ldy, accumulate, last);
-        break;
-      case 3:
-        column_block<3>(M, K, X, ldx, W + n0, ldw, b, Y + n0, ldy, accumulate, last);
+        column_block<2>(M, K, X, ldx, panel, cols, b, Y + n0, ldy, accumulate, last);
         break;
       default:
-        column_block<4>(M, K, X, ldx, W + n0, ldw, b, Y + n0, ldy, accumulate, last);
+        column_block<3>(M, K, X, ldx, panel, cols, b, Y + n0, ldy, accumulate, last);
         break;
     }
   }
@@ -143,12 +138,17 @@ void columns(std::int64_t M, std::int64_t n_begin, std::int64_t n_end, std::int6
 #else  // portable: the same order per output (fused multiply-adds, k ascending)
 
 void columns(std::int64_t M, std::int64_t n_begin, std::int64_t n_end, std::int64_t K,
-             const float* X, std::int64_t ldx, const float* W, std::int64_t ldw, const float* bias,
-             float* Y, std::int64_t ldy, bool accumulate) {
+             const float* X, std::int64_t ldx, const float* W, const float* bias, float* Y,
+             std::int64_t ldy, bool accumulate) {
   for (std::int64_t m = 0; m < M; ++m) {
     for (std::int64_t n = n_begin; n < n_end; ++n) {
+      const std::int64_t n0 = n / kTiledPanel * kTiledPanel;
+      const std::int64_t width = std::min(kTiledPanel, n_end - n0);
+      const float* panel = W + n0 * K;
       float acc = (accumulate ? Y[m * ldy + n] : 0.0f) + (bias != nullptr ? bias[n] : 0.0f);
-      for (std::int64_t k = 0; k < K; ++k) acc = std::fma(X[m * ldx + k], W[k * ldw + n], acc);
+      for (std::int64_t k = 0; k < K; ++k) {
+        acc = std::fma(X[m * ldx + k], panel[k * width + n - n0], acc);
+      }
       Y[m * ldy + n] = acc;
     }
   }
@@ -158,27 +158,40 @@ void columns(std::int64_t M, std::int64_t n_begin, std::int64_t n_end, std::int6
 
 }  // namespace
 
+void pack_tiled_weights(std::int64_t K, std::int64_t N, const float* W, std::int64_t ldw,
+                        float* packed) {
+  for (std::int64_t n0 = 0; n0 < N; n0 += kTiledPanel) {
+    const std::int64_t width = std::min(kTiledPanel, N - n0);
+    float* panel = packed + n0 * K;
+    for (std::int64_t k = 0; k < K; ++k) {
+      std::copy(W + k * ldw + n0, W + k * ldw + n0 + width, panel + k * width);
+    }
+  }
+}
+
 void tiled_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* X, std::int64_t ldx,
-                const float* W, std::int64_t ldw, const float* bias, float* Y, std::int64_t ldy,
-                bool accumulate, rt::Parallel* parallel) {
+                const float* packed, const float* bias, float* Y, std::int64_t ldy, bool accumulate,
+                rt::Parallel* parallel) {
   if (M <= 0 || N <= 0) return;
   // Below ~1 MFLOP a wake-up of the team costs more than it saves.
   constexpr std::int64_t kMinParallelWork = 1 << 19;
   if (rt::parallel_size(parallel) <= 1 || M * N * K < kMinParallelWork || M > INT32_MAX ||
       N > INT32_MAX) {
-    columns(M, 0, N, K, X, ldx, W, ldw, bias, Y, ldy, accumulate);
+    columns(M, 0, N, K, X, ldx, packed, bias, Y, ldy, accumulate);
     return;
   }
   if (M >= 96) {
     rt::parallel_for(parallel, static_cast<int>(M), 24, [&](int begin, int end, int) {
-      columns(end - begin, 0, N, K, X + begin * ldx, ldx, W, ldw, bias, Y + begin * ldy, ldy,
+      columns(end - begin, 0, N, K, X + begin * ldx, ldx, packed, bias, Y + begin * ldy, ldy,
               accumulate);
     });
     return;
   }
-  rt::parallel_for(parallel, static_cast<int>(N), 64, [&](int begin, int end, int) {
-    columns(M, begin, end, K, X, ldx, W, ldw, bias, Y, ldy, accumulate);
-  });
+  // Whole panels per worker.
+  rt::parallel_for(parallel, static_cast<int>(N), static_cast<int>(kTiledPanel),
+                   [&](int begin, int end, int) {
+                     columns(M, begin, end, K, X, ldx, packed, bias, Y, ldy, accumulate);
+                   });
 }
 
 }  // namespace earshot::encodec

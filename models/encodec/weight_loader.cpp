@@ -1,5 +1,7 @@
 #include "models/encodec/weight_loader.hpp"
 
+#include "models/encodec/tiled_gemm.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -96,6 +98,10 @@ Conv1d WeightLoader::conv1d(const std::string& layer, int in, int out, int kerne
       }
     }
   }
+  if (layout == WeightLayout::kTiled) {
+    const std::vector<float> plain(conv.weight.span().begin(), conv.weight.span().end());
+    pack_tiled_weights(k_in, out, plain.data(), out, conv.weight.data());
+  }
   conv.bias = tensor(layer + ".conv.bias", {out});
   load_norm(layer, out, conv.norm_weight, conv.norm_bias);
   return conv;
@@ -137,6 +143,9 @@ ConvTranspose1d WeightLoader::conv_transpose1d(const std::string& layer, int in,
         }
       }
     }
+    const std::vector<float> plain(conv.weight.span().begin(), conv.weight.span().end());
+    pack_tiled_weights(2 * static_cast<std::int64_t>(in), cols, plain.data(), cols,
+                       conv.weight.data());
     conv.phase_bias = Tensor(budget_, kBudgetName, {cols});
     for (int p = 0; p < stride; ++p) {
       std::copy(conv.bias.data(), conv.bias.data() + out, conv.phase_bias.data() + p * out);

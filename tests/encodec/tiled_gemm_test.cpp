@@ -45,11 +45,13 @@ TEST(TiledGemm, MatchesADoubleReferenceOnDecoderAndRaggedShapes) {
     const auto w = random_values(static_cast<std::size_t>(s.K * ldw), rng);
     const auto b = random_values(static_cast<std::size_t>(s.N), rng);
     const auto y0 = random_values(static_cast<std::size_t>(s.M * ldy), rng);
+    std::vector<float> packed(static_cast<std::size_t>(s.K * s.N));
+    pack_tiled_weights(s.K, s.N, w.data(), ldw, packed.data());
     auto y = y0;
-    tiled_gemm(s.M, s.N, s.K, x.data(), ldx, w.data(), ldw, s.bias ? b.data() : nullptr, y.data(),
+    tiled_gemm(s.M, s.N, s.K, x.data(), ldx, packed.data(), s.bias ? b.data() : nullptr, y.data(),
                ldy, s.accumulate);
     auto y2 = y0;
-    tiled_gemm(s.M, s.N, s.K, x.data(), ldx, w.data(), ldw, s.bias ? b.data() : nullptr, y2.data(),
+    tiled_gemm(s.M, s.N, s.K, x.data(), ldx, packed.data(), s.bias ? b.data() : nullptr, y2.data(),
                ldy, s.accumulate, &team);
     double worst = 0;
     for (std::int64_t m = 0; m < s.M; ++m) {
@@ -90,14 +92,16 @@ TEST(TiledGemm, PhaseFormTransposedConvIsTheTextbookOne) {
   conv.weight = Tensor(budget, "w", {2 * in, cols});
   conv.phase_bias = Tensor(budget, "w", {cols});
   conv.bias = Tensor(budget, "w", {out});
+  std::vector<float> plain(static_cast<std::size_t>(2 * in * cols));
   for (int c = 0; c < in; ++c) {
     for (int p = 0; p < stride; ++p) {
       for (int o = 0; o < out; ++o) {
-        conv.weight.data()[c * cols + p * out + o] = w[(c * out + o) * kernel + p + stride];
-        conv.weight.data()[(in + c) * cols + p * out + o] = w[(c * out + o) * kernel + p];
+        plain[c * cols + p * out + o] = w[(c * out + o) * kernel + p + stride];
+        plain[(in + c) * cols + p * out + o] = w[(c * out + o) * kernel + p];
       }
     }
   }
+  pack_tiled_weights(2 * in, cols, plain.data(), cols, conv.weight.data());
   for (int p = 0; p < stride; ++p) {
     for (int o = 0; o < out; ++o) conv.phase_bias.data()[p * out + o] = bias[o];
   }
