@@ -13,7 +13,12 @@
 //     weight bytes read, GB/s achieved against the bandwidth above, and the bandwidth floor;
 //   - peak memory of the flat paths (block encode, streaming decode) for 10 s and 60 s: process
 //     VmHWM (reset through /proc/self/clear_refs before each run) and the budget's peak;
-//   - a machine reference: the gemm's GFLOP/s on 512^3 in the same process.
+//   - a machine reference: the gemm's GFLOP/s on 512^3 in the same process;
+//   - the register-tiled kernel (tiled_gemm.hpp) on the decoder's later-stage shapes at one frame
+//     per push: GFLOP/s against that gemm (section "kernels");
+//   - the streaming table again with the opt-in F16 storage of the weight-streaming layers
+//     (section "f16", last: it converts the model in place).
+// --quick: one run of each; --only=kernels,offline,stream,memory,f16 picks sections.
 // The machine is shared: compare ratios and CPU times, and note the load average printed.
 #include <benchmark/benchmark.h>
 

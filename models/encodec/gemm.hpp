@@ -33,8 +33,9 @@ void gemv_accumulate(std::int64_t N, std::int64_t K, const float* A, std::int64_
 // C[M,N] = (accumulate ? C : 0) + A[M,K] * B^T, B stored [N,K]: a layer's weights stored by
 // output (the decoder's, layers.hpp), i.e. gemm with b_transposed. Few rows (a streaming push)
 // stream each output's weights as one sequential run (small_gemm.hpp); more rows go to Eigen.
-// (Register-tiled dot products for tens to hundreds of rows were tried and lost to Eigen on the
-// decoder's later layers, whose K is small: the horizontal sums dominate.)
+// (Register-tiled dot products for tens to hundreds of rows lost to Eigen on the decoder's later
+// layers, whose K is small: the horizontal sums dominate. Those layers now store [K, N] and run
+// through tiled_gemm.hpp, which broadcasts activations instead and needs no horizontal sums.)
 void gemm_by_output(std::int64_t M, std::int64_t N, std::int64_t K, const float* A,
                     std::int64_t lda, const float* B, std::int64_t ldb, float* C, std::int64_t ldc,
                     bool accumulate, rt::Parallel* parallel = nullptr);
