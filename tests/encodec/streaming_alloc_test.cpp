@@ -10,9 +10,10 @@
 namespace earshot::encodec::test {
 namespace {
 
-TEST(StreamingAllocation, PushAndFinishNeitherAllocateNorLock) {
+void push_and_finish_on_an_audio_thread(bool f16_weights) {
   rt::MemoryBudget budget{256u << 20};
-  const auto model = EncodecModel::load(model_dir("24khz-random"), budget);
+  auto model = EncodecModel::load(model_dir("24khz-random"), budget);
+  if (f16_weights) model.store_decoder_weights_f16(budget);
   const auto ref = reference("24khz-random");
   const auto codes = ref.load_i32("codes_6kbps");  // [8, 313]
   std::vector<std::int32_t> frame_major(313 * 8);
@@ -37,6 +38,14 @@ TEST(StreamingAllocation, PushAndFinishNeitherAllocateNorLock) {
   }
   EXPECT_EQ(rt::guard::violations(), 0u) << rt::guard::first_violation_or_none();
   EXPECT_EQ(samples, 313 * 320);
+}
+
+TEST(StreamingAllocation, PushAndFinishNeitherAllocateNorLock) {
+  push_and_finish_on_an_audio_thread(false);
+}
+
+TEST(StreamingAllocation, AlsoWithF16Weights) {
+  push_and_finish_on_an_audio_thread(true);
 }
 
 }  // namespace
