@@ -311,6 +311,56 @@ void conv2d_glu(const float* weight, const float* bias, const ConvGeom& g, const
   });
 }
 
+#if defined(__AVX512F__)
+// The time branch's transposed convs (kernel 8, stride 4, one row): output ow = 4 iw + j - crop
+// receives cols[j][iw]. Taps j = 0..3 hit four different outputs of every 4-output group, as
+// do taps 4..7 one group later, so each half is one contiguous add of four interleaved rows.
+// Every output gets its taps added in the same order as the element-by-element scatter.
+bool col2im_stride4_supported(int kh, int kw, int sw, const Act& in, const Act& out) {
+  return kh == 1 && kw == 8 && sw == 4 && in.h == 1 && out.h == 1;
+}
+
+// dst[4 i + r] += v_r[i] for i < 16, r < 4 (64 consecutive floats).
+void add_interleaved4(float* dst, __m512 v0, __m512 v1, __m512 v2, __m512 v3) {
+  const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+  const __m512d ab_lo = _mm512_castps_pd(_mm512_permutex2var_ps(v0, lo, v1));
+  const __m512d ab_hi = _mm512_castps_pd(_mm512_permutex2var_ps(v0, hi, v1));
+  const __m512d cd_lo = _mm512_castps_pd(_mm512_permutex2var_ps(v2, lo, v3));
+  const __m512d cd_hi = _mm512_castps_pd(_mm512_permutex2var_ps(v2, hi, v3));
+  const __m512i q0 = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
+  const __m512i q1 = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
+  const __m512 o[4] = {_mm512_castpd_ps(_mm512_permutex2var_pd(ab_lo, q0, cd_lo)),
+                       _mm512_castpd_ps(_mm512_permutex2var_pd(ab_lo, q1, cd_lo)),
+                       _mm512_castpd_ps(_mm512_permutex2var_pd(ab_hi, q0, cd_hi)),
+                       _mm512_castpd_ps(_mm512_permutex2var_pd(ab_hi, q1, cd_hi))};
+  for (int k = 0; k < 4; ++k)
+    _mm512_storeu_ps(dst + 16 * k, _mm512_add_ps(_mm512_loadu_ps(dst + 16 * k), o[k]));
+}
+
+// cols: 8 rows (taps) of cnt columns for inputs [n0, n0 + cnt); line: one output row of width w.
+void col2im_stride4(const float* cols, std::int64_t cnt, std::int64_t n0, int crop, float* line,
+                    std::int64_t w) {
+  for (int half = 0; half < 2; ++half) {
+    const float* r0 = cols + (4 * half) * cnt;
+    const std::int64_t shift = 4 * half - crop;  // output of tap 4 half at input iw: 4 iw + shift
+    std::int64_t k = 0;
+    auto scalar = [&](std::int64_t kk) {
+      for (int r = 0; r < 4; ++r) {
+        const std::int64_t ow = 4 * (n0 + kk) + shift + r;
+        if (ow >= 0 && ow < w) line[ow] += r0[r * cnt + kk];
+      }
+    };
+    for (; k < cnt && 4 * (n0 + k) + shift < 0; ++k) scalar(k);
+    for (; k + 16 <= cnt && 4 * (n0 + k + 16) + shift <= w; k += 16)
+      add_interleaved4(line + 4 * (n0 + k) + shift, _mm512_loadu_ps(r0 + k),
+                       _mm512_loadu_ps(r0 + cnt + k), _mm512_loadu_ps(r0 + 2 * cnt + k),
+                       _mm512_loadu_ps(r0 + 3 * cnt + k));
+    for (; k < cnt; ++k) scalar(k);
+  }
+}
+#endif
+
 void conv_transpose2d(const float* weight, const float* bias, int kh, int kw, int sh, int sw,
                       int crop_h, int crop_w, const Act& in, const Act& out, Workers& workers) {
   const int cin = in.c;
@@ -332,6 +382,14 @@ void conv_transpose2d(const float* weight, const float* bias, int kh, int kw, in
       // cols[(co, i, j), n] = sum_ci W[ci, (co, i, j)] * in[ci, n]
       gemm(true, false, rows, cnt, cin, weight + c0 * kh * kw, M, in.data + n0, N, scratch.cols,
            cnt, 0.0f);
+#if defined(__AVX512F__)
+      if (col2im_stride4_supported(kh, kw, sw, in, out)) {
+        for (std::int64_t co = c0; co < c1; ++co)
+          col2im_stride4(scratch.cols + (co - c0) * 8 * cnt, cnt, n0, crop_w, out.data + co * OP,
+                         out.w);
+        continue;
+      }
+#endif
       // col2im: scatter-add into the cropped output, one input row segment at a time.
       for (std::int64_t co = c0; co < c1; ++co) {
         float* dst = out.data + co * OP;
