@@ -62,8 +62,7 @@ void CaptionOptions::validate() const {
   if (step_ms / 1000.0 * 2.0 >= max_buffer_seconds) fail("--step-ms must be under half the window");
   if (confirm_ms < 0 || confirm_ms >= step_ms)
     fail("--confirm-ms must be within 0..step-ms (exclusive)");
-  if (!(confirm_max_load > 0.0 && confirm_max_load <= 1.0))
-    fail("the early confirmations' load cap must be within (0, 1]");
+  if (!(confirm_max_load > 0.0)) fail("the early confirmations' load cap must be positive");
   if (loop_max_ngram < 1 || loop_max_repeats < 2) fail("loop rule needs n >= 1, repeats >= 2");
   if (event_capacity < 4) fail("event queue too small");
   if (audio_ctx < kAudioCtxAuto) fail("--audio-ctx must be auto, full or a positive count");

@@ -175,6 +175,9 @@ struct SimOptions {
   // calling thread's CPU time (a single-threaded node on a shared, loaded machine: what the
   // push cost one core, whatever else ran).
   enum class Clock { kWall, kThreadCpu } clock = Clock::kWall;
+  // Measured costs are multiplied by this (an estimate of another machine or thread count
+  // from a measured ratio; 1 = as measured).
+  double cost_scale = 1.0;
   std::size_t period = 512;       // samples per capture callback (arrival granularity)
   std::size_t feed_block = 2048;  // most samples the feeder pushes at once (CaptionFeeder)
 };
@@ -255,7 +258,7 @@ inline SimResult simulate(CaptionNode& node, std::span<const float> audio, const
     const double took =
         o.fixed_pass_seconds >= 0.0
             ? o.fixed_pass_seconds * static_cast<double>(node.stats().passes - passes)
-            : wall() - t0;
+            : o.cost_scale * (wall() - t0);
     now += took;
     res.busy_seconds += took;
     collect();
