@@ -43,7 +43,7 @@ std::int64_t conv_scratch_floats(std::int64_t max_k, std::int64_t max_n) {
 }
 
 void Workers::run(std::int64_t n, int align,
-                  rt::FunctionRef<void(std::int64_t, std::int64_t, int)> fn) {
+                  rt::FunctionRef<void(std::int64_t, std::int64_t, int)> fn, bool balance) {
   const int w = size();
   if (static_cast<int>(gemm.size()) < w || static_cast<int>(cols.size()) < w)
     throw std::logic_error("htdemucs: fewer worker scratch buffers than workers");
@@ -51,6 +51,13 @@ void Workers::run(std::int64_t n, int align,
   if (w <= 1 || n <= align) {
     GemmWorkspace::Scope scope(*gemm[0]);
     fn(0, n, 0);
+    return;
+  }
+  if (!balance) {
+    rt::parallel_for(parallel, static_cast<int>(n), align, [&](int begin, int end, int share) {
+      GemmWorkspace::Scope scope(*gemm[share]);
+      fn(begin, end, share);
+    });
     return;
   }
   // Chunks claimed in order by whichever worker is free, so a worker that starts late or runs
@@ -84,13 +91,17 @@ void Workers::run(std::int64_t n, int align,
 
 void linear(const float* x, std::int64_t n, int in, const float* w, const float* bias, int out,
             float* y, Workers& workers) {
-  workers.run(n, 16, [&](std::int64_t r0, std::int64_t r1, int) {
-    // The product accumulates onto the bias: one pass over Y instead of a fill and an add.
-    if (bias != nullptr)
-      for (std::int64_t r = r0; r < r1; ++r) std::copy(bias, bias + out, y + r * out);
-    gemm(false, true, static_cast<int>(r1 - r0), out, in, x + r0 * in, in, w, in, y + r0 * out, out,
-         bias != nullptr ? 1.0f : 0.0f);
-  });
+  // One share per worker: each gemm() call packs the whole weight matrix.
+  workers.run(
+      n, 16,
+      [&](std::int64_t r0, std::int64_t r1, int) {
+        // The product accumulates onto the bias: one pass over Y instead of a fill and an add.
+        if (bias != nullptr)
+          for (std::int64_t r = r0; r < r1; ++r) std::copy(bias, bias + out, y + r * out);
+        gemm(false, true, static_cast<int>(r1 - r0), out, in, x + r0 * in, in, w, in, y + r0 * out,
+             out, bias != nullptr ? 1.0f : 0.0f);
+      },
+      /*balance=*/false);
 }
 
 namespace {

@@ -59,8 +59,11 @@ struct Workers {
   std::vector<GemmWorkspace*> gemm;  // one per worker
   int size() const { return rt::parallel_size(parallel); }
   // fn(begin, end, worker) over [0, n) in chunks aligned to `align`, each worker with its own
-  // GEMM workspace active on its thread.
-  void run(std::int64_t n, int align, rt::FunctionRef<void(std::int64_t, std::int64_t, int)> fn);
+  // GEMM workspace active on its thread. balance = true: chunks that shrink as the work runs
+  // out, claimed by whichever worker is free; false: one equal share per worker (for products
+  // that pack a large weight matrix once per call, which more chunks would repeat).
+  void run(std::int64_t n, int align, rt::FunctionRef<void(std::int64_t, std::int64_t, int)> fn,
+           bool balance = true);
 };
 
 // out = W * im2col(in) + b. `weight` is torch's [Cout, Cin, kh, kw] (any trailing 1s dropped),

@@ -128,10 +128,14 @@ void add_scaled(float* x, const float* y, std::int64_t n, int d, const models::T
 // split across the workers.
 void linear_transposed(const float* x, std::int64_t n, int in, const float* w, const float* bias,
                        int out, float* yt, Workers& workers) {
-  workers.run(n, 64, [&](std::int64_t j0, std::int64_t j1, int) {
-    for (int o = 0; o < out; ++o) std::fill(yt + o * n + j0, yt + o * n + j1, bias[o]);
-    gemm(false, true, out, j1 - j0, in, w, in, x + j0 * in, in, yt + j0, n, 1.0f);
-  });
+  // One share per worker: each gemm() call packs the whole weight matrix.
+  workers.run(
+      n, 64,
+      [&](std::int64_t j0, std::int64_t j1, int) {
+        for (int o = 0; o < out; ++o) std::fill(yt + o * n + j0, yt + o * n + j1, bias[o]);
+        gemm(false, true, out, j1 - j0, in, w, in, x + j0 * in, in, yt + j0, n, 1.0f);
+      },
+      /*balance=*/false);
 }
 
 }  // namespace
