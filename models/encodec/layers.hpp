@@ -166,6 +166,9 @@ struct ConvTranspose1d {
 struct Lstm {
   int size = 0;
   int layers = 0;
+  // Gate nonlinearities: glibc's expf / tanhf (false: the encoder, whose 24 kbps decisions sit
+  // close to ties), or vectorized polynomials (true: the decoder; a few 1e-7, see layers.cpp).
+  bool fast_gates = false;
   std::vector<Tensor> w_ih;  // per layer [4 * size, size], as stored
   std::vector<Tensor> w_hh;  // per layer [4 * size, size]
   // Opt-in (decoder): replace w_ih / w_hh, which are then empty (HalfWeights). (Rows of

@@ -114,6 +114,7 @@ SeanetDecoder SeanetDecoder::load(WeightLoader& loader, const EncodecConfig& c) 
                             c.kernel_size, 1, 1, causal, kStream);
   dec.lstm =
       loader.lstm(layer_name("decoder", index++), scaling * c.num_filters, c.num_lstm_layers);
+  dec.lstm.fast_gates = true;
   for (int ratio : c.upsampling_ratios) {
     const int channels = scaling * c.num_filters;
     DecoderStage stage;
