@@ -10,6 +10,11 @@
 //  - N threads (an rt::ThreadTeam): wall seconds and process CPU seconds per segment, the
 //    real-time factor, and whether live separation (overlap 0.25: one segment per 0.75
 //    segment of audio) keeps up;
+//  - per U-Net level: its bound (FLOPs at the sgemm peak + its GELU and GLU evaluations at their
+//    in-cache cost measured here), the best % of peak that allows and its share of the segment;
+//    the steps inside every level ("+step" probe taps);
+//  - for a team: per-stage process CPU next to 1 thread's, and where the team's CPU time goes
+//    (shares on the caller / the other threads, caller waiting, serial code, spin/wake);
 //  - peak RSS of a fresh process that builds the model and separates one segment
 //    (VmHWM; this binary re-runs itself with --rss-child), next to the budget;
 //  - the PyTorch CPU reference of the issue (16-18 CPU-seconds, 1.5 GB peak RSS per segment on
