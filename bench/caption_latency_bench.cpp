@@ -17,7 +17,8 @@
 // Latency, as issue 3 defines it: end of the spoken audio to the moment the committed text
 // exists (stream time, queueing and compute included), per word (words_p50/p95) and for the
 // last word of each utterance (a pause of 0.5 s or more follows it; utt_p50/p95, 7 ends).
-// node_p95: what the node's own commit events report (what `earshot caption` prints).
+// node_p95: what the node's own commit events report (what `earshot caption` prints); it times
+// passes by the wall clock, so it only means something in the wall-clock (2 threads) rows.
 // RTF: worker time over audio time. lost: words never committed; flushes: VAD utterance ends
 // (false_flush: placed more than 64 ms inside reference speech).
 //
