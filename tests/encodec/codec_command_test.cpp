@@ -102,6 +102,46 @@ TEST_F(CodecCommand, EncodeDecode48kHzThroughNpz) {
   EXPECT_LE(err, 1e-4f);
 }
 
+// --f16-weights (decode and play): the decoder's weight-streaming layers in half precision. The
+// result must stay near the reference (f16_weights_test bounds the mode at 2e-3) and must
+// differ from the float decode (about 1e-6 from the reference), or the flag did nothing.
+TEST_F(CodecCommand, F16WeightsFlagDecodesAndPlaysNearTheReference) {
+  const auto ref = reference("24khz-random");
+  const auto codes = ref.load_i32("codes_6kbps");  // [8, 313]
+  std::string i16;
+  for (int f = 0; f < 313; ++f) {
+    for (int q = 0; q < 8; ++q) {
+      const int c = codes[q * 313 + f];
+      i16 += static_cast<char>(c & 0xff);
+      i16 += static_cast<char>(c >> 8);
+    }
+  }
+  std::ofstream(path("codes.i16"), std::ios::binary) << i16;
+  const auto m = model("24khz-random");
+  dsp::write_wav_atomic(path("in.wav"), ref.load_f32("audio"), 1, 24000, dsp::WavEncoding::Float32);
+  auto r =
+      run("encode --model " + m + " " + path("in.wav") + " -o " + path("c.npy") + " --bandwidth 6");
+  ASSERT_EQ(r.status, 0) << r.stderr_text;
+  const auto expected = ref.load_f32("decoded_6kbps");
+  const std::vector<std::pair<std::string, std::string>> runs = {
+      {"decode",
+       "decode --f16-weights --model " + m + " " + path("c.npy") + " -o " + path("d.wav")},
+      {"play", "play --f16-weights --model " + m + " --bandwidth 6 --codes " + path("codes.i16") +
+                   " --output " + path("d.wav")}};
+  for (const auto& [what, args] : runs) {
+    r = run(args);
+    ASSERT_EQ(r.status, 0) << what << ": " << r.stderr_text;
+    auto samples = dsp::read_audio_file(path("d.wav")).samples;
+    ASSERT_GE(samples.size(), 100000u) << what;
+    samples.resize(100000);
+    const float err = max_abs_diff(samples, expected);
+    std::printf("command %s --f16-weights: max |diff| vs reference %.3g (bound 2e-3)\n",
+                what.c_str(), err);
+    EXPECT_LE(err, 2e-3f) << what;
+    EXPECT_GT(err, 1e-5f) << what << ": the float decode's error; the flag changed nothing";
+  }
+}
+
 TEST_F(CodecCommand, PlayFromFileAndPipe) {
   const auto ref = reference("24khz-random");
   const auto codes = ref.load_i32("codes_1_5kbps");  // [2, 313]
