@@ -54,10 +54,9 @@ namespace rt = earshot::rt;
 // ../shared/fixtures beside the checkout, or $EARSHOT_FIXTURES.
 std::filesystem::path fixture(const std::string& relative) {
   const char* env = std::getenv("EARSHOT_FIXTURES");
-  const std::filesystem::path dir =
-      env != nullptr && *env != '\0'
-          ? std::filesystem::path(env)
-          : std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "shared" / "fixtures";
+  const std::filesystem::path dir = env != nullptr && *env != '\0'
+                                        ? std::filesystem::path(env)
+                                        : std::filesystem::path(EARSHOT_FIXTURES_DIR);
   return dir / relative;
 }
 

@@ -22,7 +22,7 @@ std::filesystem::path fixture(const std::string& name) {
       env != nullptr && *env != '\0'
           ? std::filesystem::path(env)
           // bench/ is in the checkout; the fixtures sit beside the checkout.
-          : std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "shared" / "fixtures";
+          : std::filesystem::path(EARSHOT_FIXTURES_DIR);
   return root / "silero-vad" / name;
 }
 
