@@ -19,11 +19,12 @@ inline float sigmoid(float x) {
   return 1.0f / (1.0f + std::exp(-x));
 }
 
-// exp(-|x|) for the decoder's LSTM gates, branch-free so that it vectorizes: 2^n * e^r with
-// |r| <= ln2 / 2 and a degree-6 polynomial (relative error ~2e-7, as the decoder's ELU).
-inline float exp_neg_abs(float x) {
-  constexpr float kShifter = 12582912.0f;  // 1.5 * 2^23: rounds to the nearest integer
-  const float a = std::max(-std::abs(x), -87.0f);
+// exp(a) for a in [-87, 0], branch-free so that loops calling it vectorize: 2^n * e^r with
+// |r| <= ln2 / 2 and a degree-6 polynomial (relative error ~2e-7). The decoder's LSTM gates and
+// its ELU both use it.
+inline float exp_nonpositive(float a) {
+  // Round to nearest by adding 1.5 * 2^23: the integer lands in the low mantissa bits.
+  constexpr float kShifter = 12582912.0f;
   const float shifted = a * 1.44269504f + kShifter;
   const std::int32_t n_int =
       std::bit_cast<std::int32_t>(shifted) - std::bit_cast<std::int32_t>(kShifter);
@@ -37,6 +38,11 @@ inline float exp_neg_abs(float x) {
   p = p * r + 1.0f;
   p = p * r + 1.0f;
   return p * std::bit_cast<float>((n_int + 127) << 23);
+}
+
+// exp(-|x|) for the decoder's LSTM gates.
+inline float exp_neg_abs(float x) {
+  return exp_nonpositive(std::max(-std::abs(x), -87.0f));
 }
 
 // sigmoid(x) = 1 / (1 + e^-x), from e = exp(-|x|) without overflow on either side.
@@ -87,25 +93,10 @@ void elu_exact(float* x, std::int64_t begin, std::int64_t end) {
 // exp(x) = 2^n * e^r, |r| <= ln2 / 2, degree-6 polynomial (relative error ~2e-7, and the result
 // is <= -0.29 so subtracting 1 adds no cancellation).
 void elu_fast(float* x, std::int64_t begin, std::int64_t end) {
-  // Round to nearest by adding 1.5 * 2^23: the integer lands in the low mantissa bits.
-  constexpr float kShifter = 12582912.0f;
-  const std::int32_t shifter_bits = std::bit_cast<std::int32_t>(kShifter);
   for (std::int64_t i = begin; i < end; ++i) {
     const float v = x[i];
     const float a = std::min(std::max(v, -87.0f), 0.0f);
-    const float shifted = a * 1.44269504f + kShifter;
-    const std::int32_t n_int = std::bit_cast<std::int32_t>(shifted) - shifter_bits;
-    const float n = shifted - kShifter;
-    const float r = (a - n * 0.693145751953125f) - n * 1.42860677e-06f;
-    float p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    const float scale = std::bit_cast<float>((n_int + 127) << 23);
-    const float big = p * scale - 1.0f;
+    const float big = exp_nonpositive(a) - 1.0f;
     float t = 1.0f / 5040.0f;
     t = t * a + 1.0f / 720.0f;
     t = t * a + 1.0f / 120.0f;
