@@ -1,5 +1,7 @@
 #include "models/htdemucs/ops.hpp"
 
+#include "models/htdemucs/pointwise_glu.hpp"
+
 // Eigen 3.3's AVX-512 packet code trips GCC 12's -Wmaybe-uninitialized inside the compiler's
 // own intrinsics headers; the warning is about those headers, not this file.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -302,6 +304,12 @@ void conv2d_glu(const float* weight, const float* bias, const ConvGeom& g, const
   const std::int64_t N = out.plane();
   const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 &&
                          g.pw == 0 && in.h == out.h && in.w == out.w;
+  if (pointwise && pointwise_glu_supported(K)) {
+    workers.run(N, 64, [&](std::int64_t b, std::int64_t e, int) {
+      pointwise_glu(in.data, N, K, C, weight, bias, b, e, out.data);
+    });
+    return;
+  }
   workers.run(N, 64, [&](std::int64_t b, std::int64_t e, int w) {
     const ConvScratch& scratch = workers.cols[w];
     // One column block: its im2col columns (K x cnt, none for a pointwise conv) and its 2C
