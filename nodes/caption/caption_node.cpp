@@ -74,23 +74,26 @@ void CaptionOptions::validate() const {
 
 CaptionNode::CaptionNode(const ww::WhisperModel& model, CaptionOptions options,
                          const models::vad::SileroWeights* vad_weights)
-    : model_(model), options_(std::move(options)), vad_weights_(vad_weights) {
-  options_.validate();
-  step_samples_ = static_cast<std::size_t>(options_.step_ms) * 16;
-  confirm_samples_ = static_cast<std::size_t>(options_.confirm_ms) * 16;
-  whisper_ =
-      std::make_unique<WhisperWindowTranscriber>(model_, options_.language, options_.translate);
-  transcriber_ = whisper_.get();
-}
+    : CaptionNode(model, std::move(options), vad_weights,
+                  static_cast<WindowTranscriber*>(nullptr)) {}
 
 CaptionNode::CaptionNode(const ww::WhisperModel& model, CaptionOptions options,
                          const models::vad::SileroWeights* vad_weights,
                          WindowTranscriber& transcriber)
+    : CaptionNode(model, std::move(options), vad_weights, &transcriber) {}
+
+CaptionNode::CaptionNode(const ww::WhisperModel& model, CaptionOptions options,
+                         const models::vad::SileroWeights* vad_weights, WindowTranscriber* given)
     : model_(model), options_(std::move(options)), vad_weights_(vad_weights) {
   options_.validate();
   step_samples_ = static_cast<std::size_t>(options_.step_ms) * 16;
   confirm_samples_ = static_cast<std::size_t>(options_.confirm_ms) * 16;
-  transcriber_ = &transcriber;
+  if (given == nullptr) {
+    whisper_ =
+        std::make_unique<WhisperWindowTranscriber>(model_, options_.language, options_.translate);
+    given = whisper_.get();
+  }
+  transcriber_ = given;
 }
 
 CaptionNode::~CaptionNode() = default;

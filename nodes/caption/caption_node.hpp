@@ -186,6 +186,10 @@ class CaptionNode {
   std::span<const float> last_features() const;
 
  private:
+  // Both public constructors: `given` is the transcriber to use, or null for the node's own.
+  CaptionNode(const models::whisper::WhisperModel& model, CaptionOptions options,
+              const models::vad::SileroWeights* vad_weights, WindowTranscriber* given);
+
   void on_step();
   void on_confirm();
   bool confirm_affordable() const;
