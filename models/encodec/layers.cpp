@@ -63,7 +63,9 @@ inline float tanh_fast(float x) {
 // One step's gates and state, vectorizable (the decoder).
 void lstm_cell_fast(const float* __restrict g, std::int64_t H, float* __restrict c,
                     float* __restrict h, float* __restrict ht) {
+#if defined(__GNUC__) && !defined(__clang__)  // clang (the fuzz build) has no ivdep
 #pragma GCC ivdep
+#endif
   for (std::int64_t i = 0; i < H; ++i) {
     const float ig = sigmoid_fast(g[i]);
     const float fg = sigmoid_fast(g[H + i]);

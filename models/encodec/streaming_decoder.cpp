@@ -27,7 +27,6 @@ struct StreamingDecoder::Stages {
 StreamingDecoder::StreamingDecoder(const EncodecModel& model, rt::MemoryBudget& budget, int n_q,
                                    std::int64_t max_frames_per_push, rt::Parallel* parallel)
     : model_(model),
-      parallel_(parallel),
       n_q_(n_q),
       channels_(model.config().audio_channels),
       max_frames_(max_frames_per_push),

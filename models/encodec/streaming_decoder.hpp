@@ -97,7 +97,6 @@ class StreamingDecoder {
 
   struct Stages;
   const EncodecModel& model_;
-  rt::Parallel* parallel_;
   int n_q_;
   int channels_;
   std::int64_t max_frames_;
