@@ -234,13 +234,28 @@ void glu_tile(const float* h, std::int64_t plane, int hidden, int C, const float
 
 namespace {
 
+// W2^T W2 (upper triangle) of one layer's conv2: GN2's variance follows from it (see
+// LayerSteps::row_stats2).
+void compute_gram(const DConvLayerW& l, double* gram) {
+  const int hidden = static_cast<int>(l.conv1.b.numel());
+  const auto outputs = static_cast<int>(l.conv2.b.numel());
+  const std::int64_t hh = static_cast<std::int64_t>(hidden) * hidden;
+  const float* w2 = l.conv2.w.data();
+  std::fill(gram, gram + hh, 0.0);
+  for (int o = 0; o < outputs; ++o) {
+    const float* wo = w2 + static_cast<std::int64_t>(o) * hidden;
+    for (int c = 0; c < hidden; ++c)
+      for (int d = c; d < hidden; ++d) gram[c * hidden + d] += static_cast<double>(wo[c]) * wo[d];
+  }
+}
+
 // The steps of one layer over tiles and rows, shared by the tile-parallel path (one step over
 // all tiles at a time, statistics combined on the calling thread) and the row-wise path (every
 // step of every layer for one row on one worker while the row is in cache). Both run the same
 // arithmetic in the same order, so they give identical results.
 class LayerSteps {
  public:
-  LayerSteps(const DConvLayerW& l, const Act& y, float* hid, double* stats, double* gram)
+  LayerSteps(const DConvLayerW& l, const Act& y, float* hid, double* stats, const double* gram)
       : l_(l),
         y_(y),
         hid_(hid),
@@ -253,19 +268,6 @@ class LayerSteps {
         tpr_(tiles_per_row(y.w)),
         ts_(tile_stride(hidden_)),
         rows_(stats + y.h * tpr_ * ts_) {}
-
-  // W2^T W2 (upper triangle): GN2's variance follows from it (see below).
-  void compute_gram() const {
-    const std::int64_t hh = static_cast<std::int64_t>(hidden_) * hidden_;
-    const float* w2 = l_.conv2.w.data();
-    std::fill(gram_, gram_ + hh, 0.0);
-    for (int o = 0; o < 2 * C_; ++o) {
-      const float* wo = w2 + static_cast<std::int64_t>(o) * hidden_;
-      for (int c = 0; c < hidden_; ++c)
-        for (int d = c; d < hidden_; ++d)
-          gram_[c * hidden_ + d] += static_cast<double>(wo[c]) * wo[d];
-    }
-  }
 
   // 1. conv1, and per tile the sum of h and the squared deviations from the tile's mean (the
   //    tiles combine below without the cancellation of a plain sum of squares).
@@ -433,7 +435,7 @@ class LayerSteps {
   Act y_;
   float* hid_;
   double* stats_;
-  double* gram_;
+  const double* gram_;
   int C_, hidden_;
   std::int64_t W_, P_, tpr_, ts_;
   double* rows_;
@@ -455,6 +457,29 @@ struct WorkerScratch {
   }
 };
 
+// Every layer on row `row` of y, on one worker, while the row is in cache: the row is its
+// own GroupNorm item, so no statistics cross rows. `grams` holds layer i's at i * gram_stride.
+void run_row(std::span<const DConvLayerW> layers, const Act& y, int row, float* hid, double* stats,
+             const double* grams, std::int64_t gram_stride, const ConvScratch& scratch) {
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const LayerSteps s(layers[i], y, hid, stats,
+                       grams + static_cast<std::int64_t>(i) * gram_stride);
+    const WorkerScratch ws(scratch, y.c, static_cast<int>(layers[i].conv1.b.numel()));
+    s.conv1(row);
+    s.row_stats1(row);
+    s.gelu(row);
+    s.row_stats2(row, ws.cov, ws.mean_g);
+    s.fold(row, ws.wf, ws.bf);
+    s.glu(row, ws.wf, ws.bf);
+  }
+}
+
+std::int64_t max_hidden_of(std::span<const DConvLayerW> layers) {
+  std::int64_t max_hidden = 0;
+  for (const auto& l : layers) max_hidden = std::max<std::int64_t>(max_hidden, l.conv1.b.numel());
+  return max_hidden;
+}
+
 }  // namespace
 
 std::int64_t dconv_stats_doubles(int /*channels*/, int hidden, int h, std::int64_t w, int layers) {
@@ -466,6 +491,31 @@ std::int64_t dconv_stats_doubles(int /*channels*/, int hidden, int h, std::int64
 std::int64_t dconv_worker_floats(int channels, int hidden) {
   const std::int64_t hh = static_cast<std::int64_t>(hidden) * hidden;
   return 2 * (hh + hidden) + 2LL * channels * (hidden + 1);
+}
+
+std::int64_t dconv_row_max_width() {
+  return kTile;
+}
+
+std::int64_t dconv_grams_doubles(int hidden, int layers) {
+  return static_cast<std::int64_t>(std::max(layers, 1)) * hidden * hidden;
+}
+
+std::int64_t dconv_row_stats_doubles(int hidden) {
+  return tile_stride(hidden) + 4;
+}
+
+void dconv_grams(std::span<const DConvLayerW> layers, double* grams) {
+  const std::int64_t stride = max_hidden_of(layers) * max_hidden_of(layers);
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    compute_gram(layers[i], grams + static_cast<std::int64_t>(i) * stride);
+}
+
+void dconv_row(std::span<const DConvLayerW> layers, const Act& row, float* hid, double* stats,
+               const double* grams, const ConvScratch& scratch) {
+  if (row.h != 1 || row.w > kTile) throw std::logic_error("htdemucs: dconv_row on a long row");
+  const std::int64_t hidden = max_hidden_of(layers);
+  run_row(layers, row, 0, hid, stats, grams, hidden * hidden, scratch);
 }
 
 void dconv_layers(std::span<const DConvLayerW> layers, const Act& y, float* hid, double* stats,
@@ -482,19 +532,13 @@ void dconv_layers(std::span<const DConvLayerW> layers, const Act& y, float* hid,
   }
   const std::int64_t tpr = tiles_per_row(y.w);
   // Every layer's W2^T W2 after the row statistics, then the current row's co-moments.
-  std::int64_t max_hh = 0, max_hidden = 0;
-  for (const auto& l : layers) {
-    max_hidden = std::max<std::int64_t>(max_hidden, l.conv1.b.numel());
-    max_hh = std::max(max_hh, max_hidden * max_hidden);
-  }
+  const std::int64_t max_hidden = max_hidden_of(layers);
+  const std::int64_t max_hh = max_hidden * max_hidden;
   const std::int64_t tiles = H * tpr;
   double* grams = stats + tiles * tile_stride(static_cast<int>(max_hidden)) + 4LL * H;
   double* shared_cov = grams + static_cast<std::int64_t>(layers.size()) * max_hh;
   double* shared_mean_g = shared_cov + max_hh;
-  auto steps_of = [&](std::size_t i) {
-    return LayerSteps(layers[i], y, hid, stats, grams + static_cast<std::int64_t>(i) * max_hh);
-  };
-  for (std::size_t i = 0; i < layers.size(); ++i) steps_of(i).compute_gram();
+  dconv_grams(layers, grams);
 
   if (tpr == 1 && H > 1) {
     // Rows shorter than a tile (the frequency branch): every layer of a row runs on one worker
@@ -502,18 +546,7 @@ void dconv_layers(std::span<const DConvLayerW> layers, const Act& y, float* hid,
     // block through memory. Rows are independent items, so no statistics cross workers.
     workers.run(H, 1, [&](std::int64_t r0, std::int64_t r1, int worker) {
       for (std::int64_t r = r0; r < r1; ++r)
-        for (std::size_t i = 0; i < layers.size(); ++i) {
-          const LayerSteps s = steps_of(i);
-          const WorkerScratch ws(workers.cols[worker], C,
-                                 static_cast<int>(layers[i].conv1.b.numel()));
-          const int row = static_cast<int>(r);
-          s.conv1(r);
-          s.row_stats1(row);
-          s.gelu(r);
-          s.row_stats2(row, ws.cov, ws.mean_g);
-          s.fold(row, ws.wf, ws.bf);
-          s.glu(r, ws.wf, ws.bf);
-        }
+        run_row(layers, y, static_cast<int>(r), hid, stats, grams, max_hh, workers.cols[worker]);
     });
     return;
   }
@@ -521,7 +554,7 @@ void dconv_layers(std::span<const DConvLayerW> layers, const Act& y, float* hid,
   // Long rows (the time branch): each step over all tiles, split across the workers, with the
   // per-tile partial sums reduced in tile order on this thread.
   for (std::size_t i = 0; i < layers.size(); ++i) {
-    const LayerSteps s = steps_of(i);
+    const LayerSteps s(layers[i], y, hid, stats, grams + static_cast<std::int64_t>(i) * max_hh);
     workers.run(tiles, 1, [&](std::int64_t t0, std::int64_t t1, int) {
       for (std::int64_t t = t0; t < t1; ++t) s.conv1(t);
     });

@@ -31,6 +31,18 @@ std::int64_t dconv_stats_doubles(int channels, int hidden, int h, std::int64_t w
 // Floats of per-worker scratch (taken from Workers::cols) dconv_layer needs.
 std::int64_t dconv_worker_floats(int channels, int hidden);
 
+// One row of at most dconv_row_max_width() positions (row.h == 1), every layer, on the calling
+// thread: the fused frequency encoder runs this on a row it has just computed, while it is in
+// cache. `grams`: dconv_grams() of the same layers (computed once per forward, read-only
+// here); `hid`: hidden x row.w floats; `stats`: dconv_row_stats_doubles(hidden) doubles;
+// `scratch`: dconv_worker_floats(...) floats. Same arithmetic as dconv_layers on that row.
+std::int64_t dconv_row_max_width();
+std::int64_t dconv_grams_doubles(int hidden, int layers);
+std::int64_t dconv_row_stats_doubles(int hidden);
+void dconv_grams(std::span<const DConvLayerW> layers, double* grams);
+void dconv_row(std::span<const DConvLayerW> layers, const Act& row, float* hid, double* stats,
+               const double* grams, const ConvScratch& scratch);
+
 // `hid`: hidden x y.plane() floats; `stats`: dconv_stats_doubles(...) doubles.
 void dconv_layer(const DConvLayerW& l, const Act& y, float* hid, double* stats, Workers& workers);
 // The layers one after the other (all of one hidden width), as DConv runs them.

@@ -1,6 +1,7 @@
 #include "models/htdemucs/htdemucs.hpp"
 
 #include "models/htdemucs/dconv.hpp"
+#include "models/htdemucs/freq_encoder_rows.hpp"
 
 // Eigen's AVX-512 headers trip GCC 12's -Wmaybe-uninitialized inside the compiler's own headers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -74,6 +75,10 @@ ConvGeom enc_conv_geom(const HTDemucsConfig& c, bool freq) {
   return g;
 }
 
+FreqRowsGeom freq_rows_geom(const HTDemucsConfig& c) {
+  return {c.kernel_size, c.stride, c.kernel_size / 4};
+}
+
 ConvGeom rewrite_geom(int context, bool freq) {
   ConvGeom g;
   g.kw = 1 + 2 * context;
@@ -132,8 +137,8 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
         std::int64_t{c.nfft}, std::int64_t{c.depth}, std::int64_t{c.kernel_size},
         std::int64_t{c.stride}, std::int64_t{c.context}, std::int64_t{c.context_enc},
         std::int64_t{c.bottom_channels}, std::int64_t{c.t_layers},
-        std::int64_t{c.dconv_hidden(c.channels)}, length_,
-        std::int64_t{rt::parallel_size(parallel)}})
+        std::int64_t{c.dconv_hidden(c.channels)}, std::int64_t{c.dconv_depth},
+        std::int64_t{c.norm_starts}, length_, std::int64_t{rt::parallel_size(parallel)}})
     geometry += std::to_string(v) + ",";
   if (shared_workspace && shared_workspace->geometry == geometry && !shared_workspace->building) {
     ws_ = std::move(shared_workspace);
@@ -195,8 +200,24 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
   for (int i = 0; i < c.depth; ++i)
     max_c2 = std::max<std::int64_t>(
         {max_c2, 2LL * c.freq_level(i).enc_out, 2LL * c.time_level(i).enc_out});
+  // Frequency encoder levels that run fused row by row keep a row and its DConv scratch per
+  // worker (freq_encoder_rows.hpp).
+  std::int64_t max_rows_worker = 0;
+  for (int i = 0; i < c.depth; ++i) {
+    const LevelShape fs = c.freq_level(i);
+    const Act in{nullptr, fs.enc_in, fgeom_[i].h_in, frames_};
+    const Act out{nullptr, fs.enc_out, fgeom_[i].h_out, frames_};
+    const FreqRowsGeom rg = freq_rows_geom(c);
+    if (!freq_rows_supported(weights_.encoder[i], rg, in, out)) continue;
+    const int hidden = c.dconv_hidden(fs.enc_out);
+    max_rows_worker =
+        std::max(max_rows_worker, freq_rows_worker_floats(fs.enc_out, hidden, frames_));
+    max_dconv_stats =
+        std::max(max_dconv_stats,
+                 freq_rows_shared_doubles(hidden, c.dconv_depth, rt::parallel_size(parallel)));
+  }
   const std::int64_t col_capacity =
-      std::max(conv_scratch_floats(max_k + max_c2, max_n), max_dconv_worker);
+      std::max({conv_scratch_floats(max_k + max_c2, max_n), max_dconv_worker, max_rows_worker});
   workers_.parallel = parallel;
   for (int w = 0; w < workers_.size(); ++w) {
     workers_.cols.push_back({reserve(col_capacity), static_cast<std::size_t>(col_capacity)});
@@ -231,6 +252,12 @@ void HTDemucs::dconv(const std::vector<DConvLayerW>& layers, const Act& y) {
 
 void HTDemucs::encode(const EncoderW& w, const LevelShape& s, const LevelGeom& g, bool freq,
                       const Act& in, const Act& out) {
+  if (freq && freq_rows_supported(w, freq_rows_geom(config_), in, out)) {
+    // conv -> GELU -> DConv -> rewrite -> GLU, one frequency row at a time in cache.
+    encode_freq_rows(w, freq_rows_geom(config_), in, out, dconv_stats_, workers_);
+    tap("+rows", nullptr, 0);
+    return;
+  }
   Act y{y_, s.enc_out, g.h_out, g.w_out};
   // conv -> [GroupNorm] -> GELU; without the norm the GELU is fused into the conv.
   const bool norm = w.norm1.present();

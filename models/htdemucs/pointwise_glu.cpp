@@ -37,7 +37,7 @@ __mmask16 lane_mask(std::int64_t left) {
 // G output pairs (c, c + C) for c in [c0, c0 + G) over one tile: 2 G kVecs accumulators.
 template <int G>
 void glu_group(const float* in, std::int64_t plane, int K, int C, const float* w, const float* b,
-               int c0, std::int64_t p, const __mmask16* m, float* out) {
+               int c0, std::int64_t p, const __mmask16* m, float* out, std::int64_t out_plane) {
   using Eigen::internal::pexp;
   __m512 a[G][kVecs], g[G][kVecs];
 #pragma GCC unroll 8
@@ -73,7 +73,7 @@ void glu_group(const float* in, std::int64_t plane, int K, int C, const float* w
     for (int v = 0; v < kVecs; ++v) {
       const __m512 q = _mm512_div_ps(
           a[j][v], _mm512_add_ps(one, pexp(_mm512_sub_ps(_mm512_setzero_ps(), g[j][v]))));
-      _mm512_mask_storeu_ps(out + (c0 + j) * plane + p + 16 * v, m[v], q);
+      _mm512_mask_storeu_ps(out + (c0 + j) * out_plane + p + 16 * v, m[v], q);
     }
 }
 
@@ -84,14 +84,15 @@ bool pointwise_glu_supported(int K) {
 }
 
 void pointwise_glu(const float* in, std::int64_t plane, int K, int C, const float* w,
-                   const float* b, std::int64_t p0, std::int64_t p1, float* out) {
+                   const float* b, std::int64_t p0, std::int64_t p1, float* out,
+                   std::int64_t out_plane) {
   for (std::int64_t p = p0; p < p1; p += kTile) {
     __mmask16 m[kVecs];
 #pragma GCC unroll 8
     for (int v = 0; v < kVecs; ++v) m[v] = lane_mask(p1 - p - 16 * v);
     int c = 0;
-    for (; c + 3 <= C; c += 3) glu_group<3>(in, plane, K, C, w, b, c, p, m, out);
-    for (; c < C; ++c) glu_group<1>(in, plane, K, C, w, b, c, p, m, out);
+    for (; c + 3 <= C; c += 3) glu_group<3>(in, plane, K, C, w, b, c, p, m, out, out_plane);
+    for (; c < C; ++c) glu_group<1>(in, plane, K, C, w, b, c, p, m, out, out_plane);
   }
 }
 
@@ -102,7 +103,7 @@ bool pointwise_glu_supported(int) {
 }
 
 void pointwise_glu(const float*, std::int64_t, int, int, const float*, const float*, std::int64_t,
-                   std::int64_t, float*) {}
+                   std::int64_t, float*, std::int64_t) {}
 
 #endif
 

@@ -1,0 +1,158 @@
+#include "models/htdemucs/freq_encoder_rows.hpp"
+
+#include "models/htdemucs/dconv.hpp"
+#include "models/htdemucs/pointwise_glu.hpp"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <array>
+#include <stdexcept>
+
+namespace earshot::htdemucs {
+namespace {
+
+// The direct conv keeps one pointer per (input channel, tap) on the stack. The outermost level
+// (4 channels x 8 taps = 32) is the one whose im2col + GEMM ran far from the peak (K = 32 is
+// too short a reduction to hide the packing); deeper levels (K >= 384) keep the GEMM path.
+constexpr int kMaxReduction = 64;
+
+std::int64_t round_up16(std::int64_t n) {
+  return (n + 15) / 16 * 16;
+}
+
+int hidden_of(const EncoderW& w) {
+  return w.dconv.empty() ? 0 : static_cast<int>(w.dconv.front().conv1.b.numel());
+}
+
+#if defined(__AVX512F__)
+
+constexpr int kVecs = 4;  // 64 positions per tile
+constexpr std::int64_t kTile = 16 * kVecs;
+constexpr int kGroup = 6;  // output channels per register tile: 6 x 4 = 24 accumulators
+
+// G output channels from c0 over the tile at t: out[c][t..] = b[c] + sum_j w[c][tap[j]] *
+// rows[j][t..], j in order.
+template <int G>
+void conv_group(const float* const* rows, const int* taps, int n, const float* w, int ldw,
+                const float* b, int c0, std::int64_t t, const __mmask16* m, float* out,
+                std::int64_t W) {
+  __m512 acc[G][kVecs];
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g)
+#pragma GCC unroll 4
+    for (int v = 0; v < kVecs; ++v) acc[g][v] = _mm512_set1_ps(b[c0 + g]);
+  for (int j = 0; j < n; ++j) {
+    const float* x = rows[j] + t;
+    __m512 xv[kVecs];
+#pragma GCC unroll 4
+    for (int v = 0; v < kVecs; ++v) xv[v] = _mm512_maskz_loadu_ps(m[v], x + 16 * v);
+    const float* wj = w + static_cast<std::int64_t>(c0) * ldw + taps[j];
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {
+      const __m512 wv = _mm512_set1_ps(wj[static_cast<std::int64_t>(g) * ldw]);
+#pragma GCC unroll 4
+      for (int v = 0; v < kVecs; ++v) acc[g][v] = _mm512_fmadd_ps(wv, xv[v], acc[g][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g)
+#pragma GCC unroll 4
+    for (int v = 0; v < kVecs; ++v)
+      _mm512_mask_storeu_ps(out + (c0 + g) * W + t + 16 * v, m[v], acc[g][v]);
+}
+
+// Output row f of the encoder conv into out ([C][W]): the taps whose input row lies inside
+// [0, H_in) (rows outside read as zero, so they are simply left out of the sum).
+void conv_row(const EncoderW& w, const FreqRowsGeom& g, const Act& in, int C, int f, float* out) {
+  const std::int64_t W = in.w;
+  std::array<const float*, kMaxReduction> rows{};
+  std::array<int, kMaxReduction> taps{};
+  int n = 0;
+  for (int ci = 0; ci < in.c; ++ci)
+    for (int k = 0; k < g.kh; ++k) {
+      const int r = f * g.sh + k - g.ph;
+      if (r < 0 || r >= in.h) continue;
+      rows[n] = in.data + ci * in.plane() + r * W;
+      taps[n] = ci * g.kh + k;
+      ++n;
+    }
+  const int ldw = in.c * g.kh;
+  const float* wt = w.conv.w.data();
+  const float* b = w.conv.b.data();
+  for (std::int64_t t = 0; t < W; t += kTile) {
+    __mmask16 m[kVecs];
+    for (int v = 0; v < kVecs; ++v) {
+      const std::int64_t left = W - t - 16 * v;
+      m[v] = left >= 16 ? static_cast<__mmask16>(0xFFFF)
+                        : static_cast<__mmask16>(left <= 0 ? 0u : (1u << left) - 1u);
+    }
+    int c = 0;
+    for (; c + kGroup <= C; c += kGroup)
+      conv_group<kGroup>(rows.data(), taps.data(), n, wt, ldw, b, c, t, m, out, W);
+    for (; c < C; ++c) conv_group<1>(rows.data(), taps.data(), n, wt, ldw, b, c, t, m, out, W);
+  }
+}
+
+#endif
+
+}  // namespace
+
+bool freq_rows_supported(const EncoderW& w, const FreqRowsGeom& g, const Act& in, const Act& out) {
+#if defined(__AVX512F__)
+  const bool pointwise_rewrite = w.rewrite.w.numel() == 2LL * out.c * out.c;
+  return !w.norm1.present() && !w.norm2.present() && pointwise_rewrite &&
+         pointwise_glu_supported(out.c) && in.c * g.kh <= kMaxReduction && in.w == out.w &&
+         out.w <= dconv_row_max_width() && !w.conv.b.empty() && !w.rewrite.b.empty();
+#else
+  (void)w, (void)g, (void)in, (void)out;
+  return false;
+#endif
+}
+
+std::int64_t freq_rows_worker_floats(int channels, int hidden, std::int64_t w) {
+  return round_up16(dconv_worker_floats(channels, hidden)) + round_up16(channels * w) +
+         round_up16(hidden * w);
+}
+
+std::int64_t freq_rows_shared_doubles(int hidden, int layers, int workers) {
+  return dconv_grams_doubles(hidden, layers) + workers * dconv_row_stats_doubles(hidden);
+}
+
+void encode_freq_rows(const EncoderW& w, const FreqRowsGeom& g, const Act& in, const Act& out,
+                      double* shared, Workers& workers) {
+#if defined(__AVX512F__)
+  const int C = out.c;
+  const int hidden = hidden_of(w);
+  const std::int64_t W = out.w;
+  const std::int64_t need = freq_rows_worker_floats(C, hidden, W);
+  for (const auto& s : workers.cols)
+    if (static_cast<std::int64_t>(s.capacity) < need)
+      throw std::logic_error("htdemucs: fused frequency encoder scratch too small");
+  if (!w.dconv.empty()) dconv_grams(w.dconv, shared);
+  double* worker_stats = shared + dconv_grams_doubles(hidden, static_cast<int>(w.dconv.size()));
+  workers.run(out.h, 1, [&](std::int64_t f0, std::int64_t f1, int worker) {
+    float* base = workers.cols[worker].cols;
+    const std::int64_t dconv_floats = round_up16(dconv_worker_floats(C, hidden));
+    const ConvScratch dconv_scratch{base, static_cast<std::size_t>(dconv_floats)};
+    float* row = base + dconv_floats;
+    float* hid = row + round_up16(C * W);
+    double* stats = worker_stats + worker * dconv_row_stats_doubles(hidden);
+    for (std::int64_t f = f0; f < f1; ++f) {
+      conv_row(w, g, in, C, static_cast<int>(f), row);
+      gelu_inplace(row, C * W);
+      if (!w.dconv.empty())
+        dconv_row(w.dconv, Act{row, C, 1, W}, hid, stats, shared, dconv_scratch);
+      pointwise_glu(row, W, C, C, w.rewrite.w.data(), w.rewrite.b.data(), 0, W, out.data + f * W,
+                    out.plane());
+    }
+  });
+#else
+  (void)w, (void)g, (void)in, (void)out, (void)shared, (void)workers;
+  throw std::logic_error("htdemucs: fused frequency encoder needs AVX-512");
+#endif
+}
+
+}  // namespace earshot::htdemucs
