@@ -37,6 +37,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -175,6 +176,27 @@ class SgemmPeak {
   std::vector<float> a_, b_, c_, ws_mem_;
   double best_ = 0.0;
 };
+
+// The sgemm peak per core while `threads` cores multiply at once (each its own 1024^3 product
+// and workspace, started together): what one core delivers when every core is busy, which is
+// what a team's CPU-s are up against (shared L3 and memory, the package's all-core clock).
+double concurrent_peak(int threads) {
+  std::vector<SgemmPeak> peaks(static_cast<std::size_t>(threads));
+  for (auto& p : peaks) p.measure(1);  // warm every thread's operands first
+  std::atomic<int> ready{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      ready.fetch_add(1);
+      while (ready.load() < threads) {
+      }
+      peaks[static_cast<std::size_t>(t)].measure(4);
+    });
+  for (auto& th : pool) th.join();
+  double sum = 0.0;
+  for (const auto& p : peaks) sum += p.best();
+  return sum / threads;
+}
 
 // Per-stage time between the model's taps, in thread CPU time of the forward()'s thread (one
 // thread) or in wall time (a team: the other workers' CPU time is not this thread's). Taps named
@@ -483,6 +505,15 @@ int main(int argc, char** argv) {
               P);
   std::printf("floor at that peak: %.2f s per segment on 1 core, %.2f s on 2 cores\n", G / P,
               G / P / 2);
+  std::map<int, double> team_peak;  // per core, all cores of a team busy
+  for (int t : thread_counts) {
+    if (t < 2) continue;
+    team_peak[t] = concurrent_peak(t);
+    std::printf(
+        "sgemm peak per core with %d cores multiplying at once: %.1f GFLOP/s (%.0f%% of 1 core "
+        "alone): the floor of a %d-thread team is %.2f CPU-s, %.2f s wall\n",
+        t, team_peak[t], 100.0 * team_peak[t] / P, t, G / team_peak[t], G / team_peak[t] / t);
+  }
 
   std::printf("\n%-18s %8s", "stage", "GFLOP");
   for (int t : thread_counts)
@@ -567,6 +598,10 @@ int main(int argc, char** argv) {
           have1 ? (" vs 1 thread's " + std::to_string(results[1].seconds).substr(0, 5)).c_str()
                 : "",
           r.caller_wait, r.serial, r.idle, r.regions);
+    if (team_peak.count(t) != 0)
+      std::printf("  against the peak per core with all %d cores busy (%.1f GFLOP/s): %.0f%%, "
+                  "floor %.2f CPU-s\n",
+                  t, team_peak[t], 100.0 * G / cpu / team_peak[t], G / team_peak[t]);
   }
   // Issue 4's aim: at least 3x faster than the PyTorch CPU reference (16-18 CPU-s per segment on
   // this 2-core machine). 3x the faster end (16 CPU-s) allows 5.33 CPU-s; a team's wall time is
