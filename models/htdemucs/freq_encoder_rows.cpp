@@ -1,11 +1,8 @@
 #include "models/htdemucs/freq_encoder_rows.hpp"
 
 #include "models/htdemucs/dconv.hpp"
+#include "models/htdemucs/direct_conv.hpp"
 #include "models/htdemucs/pointwise_glu.hpp"
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #include <algorithm>
 #include <array>
@@ -14,11 +11,11 @@
 namespace earshot::htdemucs {
 namespace {
 
-// The direct conv keeps one pointer per (input channel, tap) on the stack: up to 1536 (the
-// full model's deepest frequency level, 192 channels x 8 taps). Measured at 1 thread against
+// The direct conv (direct_conv.hpp) sums up to kMaxConvRows rows: 1536 covers the full
+// model's deepest frequency level (192 channels x 8 taps). Measured at 1 thread against
 // the unfused level (im2col + GEMM, then DConv, then the rewrite, each through memory): enc0
 // 66 -> 50-56 ms, enc1 85 -> 78 ms, enc2 82 -> 74 ms, enc3 unchanged.
-constexpr int kMaxReduction = 1536;
+constexpr int kMaxReduction = kMaxConvRows;
 
 std::int64_t round_up16(std::int64_t n) {
   return (n + 15) / 16 * 16;
@@ -29,41 +26,6 @@ int hidden_of(const EncoderW& w) {
 }
 
 #if defined(__AVX512F__)
-
-constexpr int kVecs = 4;  // 64 positions per tile
-constexpr std::int64_t kTile = 16 * kVecs;
-constexpr int kGroup = 6;  // output channels per register tile: 6 x 4 = 24 accumulators
-
-// G output channels from c0 over the tile at t: out[c][t..] = b[c] + sum_j w[c][tap[j]] *
-// rows[j][t..], j in order.
-template <int G>
-void conv_group(const float* const* rows, const int* taps, int n, const float* w, int ldw,
-                const float* b, int c0, std::int64_t t, const __mmask16* m, float* out,
-                std::int64_t W) {
-  __m512 acc[G][kVecs];
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g)
-#pragma GCC unroll 4
-    for (int v = 0; v < kVecs; ++v) acc[g][v] = _mm512_set1_ps(b[c0 + g]);
-  for (int j = 0; j < n; ++j) {
-    const float* x = rows[j] + t;
-    __m512 xv[kVecs];
-#pragma GCC unroll 4
-    for (int v = 0; v < kVecs; ++v) xv[v] = _mm512_maskz_loadu_ps(m[v], x + 16 * v);
-    const float* wj = w + static_cast<std::int64_t>(c0) * ldw + taps[j];
-#pragma GCC unroll 8
-    for (int g = 0; g < G; ++g) {
-      const __m512 wv = _mm512_set1_ps(wj[static_cast<std::int64_t>(g) * ldw]);
-#pragma GCC unroll 4
-      for (int v = 0; v < kVecs; ++v) acc[g][v] = _mm512_fmadd_ps(wv, xv[v], acc[g][v]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g)
-#pragma GCC unroll 4
-    for (int v = 0; v < kVecs; ++v)
-      _mm512_mask_storeu_ps(out + (c0 + g) * W + t + 16 * v, m[v], acc[g][v]);
-}
 
 // Output row f of the encoder conv into out ([C][W]): the taps whose input row lies inside
 // [0, H_in) (rows outside read as zero, so they are simply left out of the sum).
@@ -80,21 +42,8 @@ void conv_row(const EncoderW& w, const FreqRowsGeom& g, const Act& in, int C, in
       taps[n] = ci * g.kh + k;
       ++n;
     }
-  const int ldw = in.c * g.kh;
-  const float* wt = w.conv.w.data();
-  const float* b = w.conv.b.data();
-  for (std::int64_t t = 0; t < W; t += kTile) {
-    __mmask16 m[kVecs];
-    for (int v = 0; v < kVecs; ++v) {
-      const std::int64_t left = W - t - 16 * v;
-      m[v] = left >= 16 ? static_cast<__mmask16>(0xFFFF)
-                        : static_cast<__mmask16>(left <= 0 ? 0u : (1u << left) - 1u);
-    }
-    int c = 0;
-    for (; c + kGroup <= C; c += kGroup)
-      conv_group<kGroup>(rows.data(), taps.data(), n, wt, ldw, b, c, t, m, out, W);
-    for (; c < C; ++c) conv_group<1>(rows.data(), taps.data(), n, wt, ldw, b, c, t, m, out, W);
-  }
+  conv_rows(rows.data(), taps.data(), n, w.conv.w.data(), in.c * g.kh, w.conv.b.data(), C, W, out,
+            W);
 }
 
 #endif

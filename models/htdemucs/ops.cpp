@@ -1,5 +1,6 @@
 #include "models/htdemucs/ops.hpp"
 
+#include "models/htdemucs/direct_conv.hpp"
 #include "models/htdemucs/pointwise_glu.hpp"
 
 // Eigen 3.3's AVX-512 packet code trips GCC 12's -Wmaybe-uninitialized inside the compiler's
@@ -171,78 +172,6 @@ void im2col(const ConvGeom& g, const Act& in, const Act& out, std::int64_t n0, s
 
 }  // namespace
 
-#if defined(__AVX512F__)
-// The time branch's first conv (2-4 input channels, kernel 8, stride 4) directly: with K = 16
-// an im2col + GEMM spent its time gathering strided inputs and packing a tiny reduction.
-// For 16 outputs [ow0, ow0 + 16), tap (ci, j) reads x[ci][4 * ow + j - pw]: the four stride-4
-// phases of the input span are separated with permutes, then every output channel is
-// bias + 8 * Cin FMAs over those tap vectors.
-bool direct_strided_conv_supported(const ConvGeom& g, const Act& in, const Act& out) {
-  return in.h == 1 && out.h == 1 && g.kh == 1 && g.kw == 8 && g.sw == 4 && g.dw == 1 && g.ph == 0 &&
-         in.c <= 4;
-}
-
-void direct_strided_conv(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
-                         const Act& out, std::int64_t b, std::int64_t e) {
-  const int cin = in.c;
-  // idx[r]: lanes 0-7 take elements r, r+4, ... of the first source pair (permutex2var indexes
-  // 0-31 over two vectors).
-  __m512i phase_idx[4];
-  for (int r = 0; r < 4; ++r) {
-    alignas(64) std::int32_t v[16];
-    for (int i = 0; i < 8; ++i) v[i] = v[i + 8] = 4 * i + r;
-    phase_idx[r] = _mm512_load_si512(v);
-  }
-  const __m512i join = _mm512_set_epi32(23, 22, 21, 20, 19, 18, 17, 16, 7, 6, 5, 4, 3, 2, 1, 0);
-  for (std::int64_t ow0 = b; ow0 < e; ow0 += 16) {
-    const auto n = static_cast<int>(std::min<std::int64_t>(16, e - ow0));
-    const auto store = static_cast<__mmask16>((1u << n) - 1u);
-    __m512 tap[4][8];
-    for (int ci = 0; ci < cin; ++ci) {
-      const float* x = in.data + static_cast<std::int64_t>(ci) * in.w;
-      const std::int64_t base = 4 * ow0 - g.pw;  // input index of tap j = 0 at ow0
-      __m512 v[5];
-      for (int q = 0; q < 5; ++q) {
-        const std::int64_t s0 = base + 16 * q;
-        const std::int64_t lo = std::clamp<std::int64_t>(-s0, 0, 16);
-        const std::int64_t hi = std::clamp<std::int64_t>(in.w - s0, 0, 16);
-        const auto m = hi > lo ? static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u))
-                               : static_cast<__mmask16>(0);
-        v[q] = _mm512_maskz_loadu_ps(m, x + s0);
-      }
-      for (int r = 0; r < 4; ++r) {
-        // phase r at offset 0: x[base + 4i + r]; at offset 4 (taps j = r + 4): x[base + 4 + 4i + r]
-        const __m512 lo0 = _mm512_permutex2var_ps(v[0], phase_idx[r], v[1]);
-        const __m512 hi0 = _mm512_permutex2var_ps(v[2], phase_idx[r], v[3]);
-        tap[ci][r] = _mm512_permutex2var_ps(lo0, join, hi0);
-        const __m512i shifted = _mm512_add_epi32(phase_idx[r], _mm512_set1_epi32(4));
-        // offsets 4..35 reach into the next vector of each pair: use the pairs (v0,v1), (v2,v3)
-        // for lanes whose index stays below 32, and (v1,v2), (v3,v4) shifted by 16 otherwise.
-        const __m512 lo1a = _mm512_permutex2var_ps(v[0], shifted, v[1]);
-        const __m512 lo1b =
-            _mm512_permutex2var_ps(v[1], _mm512_sub_epi32(shifted, _mm512_set1_epi32(16)), v[2]);
-        const __m512 hi1a = _mm512_permutex2var_ps(v[2], shifted, v[3]);
-        const __m512 hi1b =
-            _mm512_permutex2var_ps(v[3], _mm512_sub_epi32(shifted, _mm512_set1_epi32(16)), v[4]);
-        // Lane 7 (index 28 + r + 4 >= 32) comes from the b variants.
-        const __mmask16 last = static_cast<__mmask16>(0x8080);
-        const __m512 lo1 = _mm512_mask_blend_ps(last, lo1a, lo1b);
-        const __m512 hi1 = _mm512_mask_blend_ps(last, hi1a, hi1b);
-        tap[ci][r + 4] = _mm512_permutex2var_ps(lo1, join, hi1);
-      }
-    }
-    for (int co = 0; co < out.c; ++co) {
-      const float* w = weight + static_cast<std::int64_t>(co) * cin * 8;
-      __m512 acc = _mm512_set1_ps(bias != nullptr ? bias[co] : 0.0f);
-      for (int ci = 0; ci < cin; ++ci)
-        for (int j = 0; j < 8; ++j)
-          acc = _mm512_fmadd_ps(_mm512_set1_ps(w[ci * 8 + j]), tap[ci][j], acc);
-      _mm512_mask_storeu_ps(out.data + static_cast<std::int64_t>(co) * out.w + ow0, store, acc);
-    }
-  }
-}
-#endif
-
 void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
             const Act& out, Workers& workers, bool gelu) {
   const int K = in.c * g.kh * g.kw;
@@ -265,19 +194,10 @@ void conv2d(const float* weight, const float* bias, const ConvGeom& g, const Act
     for (int co = 0; co < out.c; ++co)
       gelu_inplace(out.data + static_cast<std::int64_t>(co) * N + n0, n1 - n0);
   };
-#if defined(__AVX512F__)
-  if (direct_strided_conv_supported(g, in, out)) {
-    constexpr std::int64_t kBlock = 1024;  // out.c x kBlock outputs stay in L2 for the GELU
-    workers.run(N, 64, [&](std::int64_t b, std::int64_t e, int) {
-      for (std::int64_t n0 = b; n0 < e; n0 += kBlock) {
-        const std::int64_t n1 = std::min(e, n0 + kBlock);
-        direct_strided_conv(weight, bias, g, in, out, n0, n1);
-        apply_gelu(n0, n1);
-      }
-    });
+  if (time_conv_supported(g, in, out, static_cast<std::int64_t>(workers.cols.front().capacity))) {
+    time_conv(weight, bias, g, in, out, workers, gelu);
     return;
   }
-#endif
   workers.run(N, 64, [&](std::int64_t b, std::int64_t e, int w) {
     if (pointwise) {
       fill_bias(b, e);

@@ -1,0 +1,36 @@
+// Direct convolution kernels over "row pointers": each output is a bias plus a sum of weighted
+// input rows, every input row a contiguous run of positions, so no im2col matrix is built and
+// nothing is packed.
+//
+//   conv_rows:  out[c][t] = b[c] + sum_j w[c * ldw + taps[j]] * rows[j][t],  j in order.
+//
+// The frequency encoders use it directly (a conv along frequency reads whole input rows). The
+// time branch's strided conv becomes the same sum after a phase split: with stride s, input
+// position s*t + k - pad is phase (k - pad) mod s at index t + floor((k - pad) / s), so each
+// (input channel, tap) is one contiguous row of its phase. At K = cin x kw <= 1536 the kernel
+// runs at or above the 1024^3 sgemm rate (a 64-position tile of every row stays in cache while
+// all the output channels sweep it), where im2col + GEMM lost 20-40% to packing.
+#pragma once
+
+#include "models/htdemucs/ops.hpp"
+
+#include <cstdint>
+
+namespace earshot::htdemucs {
+
+// The most rows (input channels x taps) one output may sum.
+constexpr int kMaxConvRows = 1536;
+
+// Positions [0, len) of C output rows (row c at out + c * out_plane); rows[j][0, len) are read.
+// b may be null (no bias).
+void conv_rows(const float* const* rows, const int* taps, int n, const float* w, int ldw,
+               const float* b, int C, std::int64_t len, float* out, std::int64_t out_plane);
+
+// The time branch's strided 1-D conv (in.h == out.h == 1, stride 2-8) through the phase split,
+// split across the workers by output position, with the exact GELU applied block by block when
+// `gelu`. Uses each worker's Workers::cols for the phase rows of one block.
+bool time_conv_supported(const ConvGeom& g, const Act& in, const Act& out, std::int64_t scratch);
+void time_conv(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
+               const Act& out, Workers& workers, bool gelu);
+
+}  // namespace earshot::htdemucs
