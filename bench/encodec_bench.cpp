@@ -22,12 +22,12 @@
 // The machine is shared: compare ratios and CPU times, and note the load average printed.
 #include <benchmark/benchmark.h>
 
+#include "models/core/tiled_gemm.hpp"
 #include "models/encodec/block_encoder.hpp"
 #include "models/encodec/encodec_model.hpp"
 #include "models/encodec/gemm.hpp"
 #include "models/encodec/parameter_list.hpp"
 #include "models/encodec/streaming_decoder.hpp"
-#include "models/encodec/tiled_gemm.hpp"
 #include "rt/huge_pages.hpp"
 #include "rt/thread_team.hpp"
 
@@ -54,6 +54,8 @@ namespace {
 
 using namespace earshot;
 using namespace earshot::encodec;
+using models::pack_tiled_weights;
+using models::tiled_gemm;
 
 constexpr int kRate = 24000;
 constexpr int kHop = 320;

@@ -1,8 +1,8 @@
 #include "models/encodec/layers.hpp"
 
 #include "models/core/half.hpp"
+#include "models/core/tiled_gemm.hpp"
 #include "models/encodec/gemm.hpp"
-#include "models/encodec/tiled_gemm.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -10,6 +10,10 @@
 #include <cstring>
 
 namespace earshot::encodec {
+
+using models::kTiledPanel;
+using models::pack_tiled_weights;
+using models::tiled_gemm;
 namespace {
 
 // Upper bound of one im2col / col2im tile, in floats (256 KiB).

@@ -1,6 +1,6 @@
 #include "models/encodec/weight_loader.hpp"
 
-#include "models/encodec/tiled_gemm.hpp"
+#include "models/core/tiled_gemm.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -8,6 +8,10 @@
 #include <string>
 
 namespace earshot::encodec {
+
+using models::kTiledPanel;
+using models::pack_tiled_weights;
+using models::tiled_gemm;
 namespace {
 constexpr const char* kBudgetName = "encodec.weights";
 }

@@ -1,4 +1,4 @@
-#include "models/encodec/tiled_gemm.hpp"
+#include "models/core/tiled_gemm.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include <immintrin.h>
 #endif
 
-namespace earshot::encodec {
+namespace earshot::models {
 namespace {
 
 #ifdef __AVX512F__
@@ -110,10 +110,19 @@ void column_block(std::int64_t M, std::int64_t K, const float* X, std::int64_t l
   }
 }
 
-// Columns [n_begin, n_end) (n_begin on a panel boundary) of a packed W.
-void columns(std::int64_t M, std::int64_t n_begin, std::int64_t n_end, std::int64_t K,
-             const float* X, std::int64_t ldx, const float* W, const float* bias, float* Y,
-             std::int64_t ldy, bool accumulate) {
+// Rows per block: the block's X slice (rows x K floats) stays in L2 (256 KiB of it) while every
+// panel sweeps it, instead of all of X streaming from L3 or memory once per panel. A multiple of
+// 24 (every tile height divides it), so blocks end on whole tiles.
+std::int64_t row_block(std::int64_t K) {
+  constexpr std::int64_t kL2Floats = 1 << 16;
+  return std::max<std::int64_t>(24, kL2Floats / std::max<std::int64_t>(K, 1) / 24 * 24);
+}
+
+// Columns [n_begin, n_end) (n_begin on a panel boundary) of a packed W, for M rows that form one
+// row block.
+void block_columns(std::int64_t M, std::int64_t n_begin, std::int64_t n_end, std::int64_t K,
+                   const float* X, std::int64_t ldx, const float* W, const float* bias, float* Y,
+                   std::int64_t ldy, bool accumulate) {
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += kTiledPanel) {
     const std::int64_t cols = std::min<std::int64_t>(kTiledPanel, n_end - n0);
     const int v = static_cast<int>((cols + 15) / 16);
@@ -133,6 +142,15 @@ void columns(std::int64_t M, std::int64_t n_begin, std::int64_t n_end, std::int6
         break;
     }
   }
+}
+
+void columns(std::int64_t M, std::int64_t n_begin, std::int64_t n_end, std::int64_t K,
+             const float* X, std::int64_t ldx, const float* W, const float* bias, float* Y,
+             std::int64_t ldy, bool accumulate) {
+  const std::int64_t block = row_block(K);
+  for (std::int64_t m0 = 0; m0 < M; m0 += block)
+    block_columns(std::min(block, M - m0), n_begin, n_end, K, X + m0 * ldx, ldx, W, bias,
+                  Y + m0 * ldy, ldy, accumulate);
 }
 
 #else  // portable: the same order per output (fused multiply-adds, k ascending)
@@ -169,6 +187,16 @@ void pack_tiled_weights(std::int64_t K, std::int64_t N, const float* W, std::int
   }
 }
 
+void pack_tiled_weights_transposed(std::int64_t K, std::int64_t N, const float* W_T,
+                                   std::int64_t ldw, float* packed) {
+  for (std::int64_t n0 = 0; n0 < N; n0 += kTiledPanel) {
+    const std::int64_t width = std::min(kTiledPanel, N - n0);
+    float* panel = packed + n0 * K;
+    for (std::int64_t k = 0; k < K; ++k)
+      for (std::int64_t j = 0; j < width; ++j) panel[k * width + j] = W_T[(n0 + j) * ldw + k];
+  }
+}
+
 void tiled_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* X, std::int64_t ldx,
                 const float* packed, const float* bias, float* Y, std::int64_t ldy, bool accumulate,
                 rt::Parallel* parallel) {
@@ -194,4 +222,4 @@ void tiled_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* X, 
                    });
 }
 
-}  // namespace earshot::encodec
+}  // namespace earshot::models
