@@ -92,21 +92,6 @@ void Workers::run(std::int64_t n, int align,
   });
 }
 
-void linear(const float* x, std::int64_t n, int in, const float* w, const float* bias, int out,
-            float* y, Workers& workers) {
-  // One share per worker: each gemm() call packs the whole weight matrix.
-  workers.run(
-      n, 16,
-      [&](std::int64_t r0, std::int64_t r1, int) {
-        // The product accumulates onto the bias: one pass over Y instead of a fill and an add.
-        if (bias != nullptr)
-          for (std::int64_t r = r0; r < r1; ++r) std::copy(bias, bias + out, y + r * out);
-        gemm(false, true, static_cast<int>(r1 - r0), out, in, x + r0 * in, in, w, in, y + r0 * out,
-             out, bias != nullptr ? 1.0f : 0.0f);
-      },
-      /*balance=*/false);
-}
-
 namespace {
 
 #if defined(__AVX512F__)

@@ -103,11 +103,6 @@ void glu_channels(const Act& in, const Act& out, Workers& workers);
 // LayerScale + residual), over y's channels. The model runs the fused dconv_layer
 // (dconv.hpp); this unfused form is its test reference.
 void glu_scaled_add(const Act& z, const float* scale, const Act& y, Workers& workers);
-
-// Y[N, out] = X[N, in] * W^T + bias, W is torch's Linear weight [out, in]; rows split across
-// the workers.
-void linear(const float* x, std::int64_t n, int in, const float* w, const float* bias, int out,
-            float* y, Workers& workers);
 // LayerNorm over the last dim of [n, d] rows, in place or into y.
 void layer_norm_rows(const float* x, std::int64_t n, int d, const float* gamma, const float* beta,
                      float eps, float* y);

@@ -2,6 +2,8 @@
 
 #include "models/htdemucs/attention_kernel.hpp"
 
+#include "models/core/tiled_gemm.hpp"
+
 // Eigen's AVX-512 headers trip GCC 12's -Wmaybe-uninitialized inside the compiler's own headers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <Eigen/Core>
@@ -123,19 +125,30 @@ void add_scaled(float* x, const float* y, std::int64_t n, int d, const models::T
   });
 }
 
+// y[n][out] = x W^T + bias with W packed at load (weights.hpp). Token rows are split across the
+// workers; every output is the same sum whatever the split.
+void linear(const float* x, std::int64_t n, int in, const float* w, const float* bias, int out,
+            float* y, Workers& workers) {
+  workers.run(n, 24, [&](std::int64_t r0, std::int64_t r1, int) {
+    models::tiled_gemm(r1 - r0, out, in, x + r0 * in, in, w, bias, y + r0 * out, out,
+                       /*accumulate=*/false);
+  });
+}
+
 // yt[out][n] = W x^T + bias: a Linear whose result is stored channel-major ([out][n]), so that
-// one head's keys for one channel are contiguous for the score kernel. Columns (tokens) are
-// split across the workers.
+// one head's keys for one channel are contiguous for the score kernel. The product runs
+// token-major into `scratch` (n x out), then a transpose by blocks of channels.
 void linear_transposed(const float* x, std::int64_t n, int in, const float* w, const float* bias,
-                       int out, float* yt, Workers& workers) {
-  // One share per worker: each gemm() call packs the whole weight matrix.
-  workers.run(
-      n, 64,
-      [&](std::int64_t j0, std::int64_t j1, int) {
-        for (int o = 0; o < out; ++o) std::fill(yt + o * n + j0, yt + o * n + j1, bias[o]);
-        gemm(false, true, out, j1 - j0, in, w, in, x + j0 * in, in, yt + j0, n, 1.0f);
-      },
-      /*balance=*/false);
+                       int out, float* scratch, float* yt, Workers& workers) {
+  linear(x, n, in, w, bias, out, scratch, workers);
+  constexpr std::int64_t kRows = 64;  // tokens per block: 64 x 16 channels of scratch in L1
+  workers.run(out, 16, [&](std::int64_t c0, std::int64_t c1, int) {
+    for (std::int64_t j0 = 0; j0 < n; j0 += kRows) {
+      const std::int64_t j1 = std::min(n, j0 + kRows);
+      for (std::int64_t c = c0; c < c1; ++c)
+        for (std::int64_t j = j0; j < j1; ++j) yt[c * n + j] = scratch[j * out + c];
+    }
+  });
 }
 
 }  // namespace
@@ -190,7 +203,8 @@ void CrossTransformer::attention(const AttentionW& w, const float* q_in, std::in
   float* ctx = ctx_.as<float>().data();
   float* S = scores_.as<float>().data();
   linear(q_in, nq, D, in_w, in_b, D, Q, wk);
-  linear_transposed(kv_in, nk, D, in_w + static_cast<std::int64_t>(D) * D, in_b + D, D, KT, wk);
+  linear_transposed(kv_in, nk, D, in_w + static_cast<std::int64_t>(D) * D, in_b + D, D, ctx, KT,
+                    wk);
   linear(kv_in, nk, D, in_w + 2 * static_cast<std::int64_t>(D) * D, in_b + 2 * D, D, V, wk);
   // torch scales the queries by 1/sqrt(head_dim) before the product.
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));

@@ -1,5 +1,7 @@
 #include "models/htdemucs/weights.hpp"
 
+#include "models/core/tiled_gemm.hpp"
+
 #include <set>
 
 namespace earshot::htdemucs {
@@ -130,6 +132,17 @@ DecoderW load_decoder(Loader& ld, const std::string& prefix, const HTDemucsConfi
   return d;
 }
 
+// A torch Linear weight [out, in] (`blocks` of them stacked, as in_proj's q, k, v) repacked in
+// place into tiled_gemm's column panels of its transpose: the transformer's products read the
+// weights that way (models/core/tiled_gemm.hpp). The plain copy lives only during the load.
+void pack_linear(Tensor& w, std::int64_t out, std::int64_t in, int blocks = 1) {
+  if (w.numel() != blocks * out * in) return;  // expected_tensors() records shapes only
+  const std::vector<float> plain(w.data(), w.data() + blocks * out * in);
+  for (int b = 0; b < blocks; ++b)
+    models::pack_tiled_weights_transposed(in, out, plain.data() + b * out * in, in,
+                                          w.data() + b * out * in);
+}
+
 XLayerW load_xlayer(Loader& ld, const std::string& prefix, const HTDemucsConfig& c, bool cross) {
   XLayerW l;
   l.cross = cross;
@@ -144,6 +157,10 @@ XLayerW load_xlayer(Loader& ld, const std::string& prefix, const HTDemucsConfig&
   l.linear1_b = ld.get(prefix + ".linear1.bias", {hidden});
   l.linear2_w = ld.get(prefix + ".linear2.weight", {D, hidden});
   l.linear2_b = ld.get(prefix + ".linear2.bias", {D});
+  pack_linear(l.attn.in_w, D, D, 3);
+  pack_linear(l.attn.out_w, D, D);
+  pack_linear(l.linear1_w, hidden, D);
+  pack_linear(l.linear2_w, D, hidden);
   l.norm1 = ld.norm(prefix + ".norm1", D);
   l.norm2 = ld.norm(prefix + ".norm2", D);
   if (cross) l.norm3 = ld.norm(prefix + ".norm3", D);

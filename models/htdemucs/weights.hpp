@@ -46,6 +46,9 @@ struct DecoderW {
   NormW norm1;
   std::vector<DConvLayerW> dconv;
 };
+// The transformer's Linear weights (in_w, out_w, linear1_w, linear2_w) are repacked at load into
+// tiled_gemm's column panels (models/core/tiled_gemm.hpp): same size and shape, not torch's
+// element order. in_w holds q, k and v one after the other, each packed on its own.
 struct AttentionW {
   Tensor in_w, in_b, out_w, out_b;  // in_proj packs q, k, v: [3D, D]
 };
