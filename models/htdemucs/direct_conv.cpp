@@ -1,5 +1,11 @@
 #include "models/htdemucs/direct_conv.hpp"
 
+// Eigen 3.3's AVX-512 packet code trips GCC 12's -Wmaybe-uninitialized inside the compiler's
+// own intrinsics headers; the warning is about those headers, not this file.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <Eigen/Core>
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -48,7 +54,72 @@ void conv_group(const float* const* rows, const int* taps, int n, const float* w
       _mm512_mask_storeu_ps(out + (c0 + g) * out_plane + i + 16 * v, m[v], acc[g][v]);
 }
 
+// Lanes [lo, hi) of 16.
+__mmask16 lanes(std::int64_t lo, std::int64_t hi) {
+  lo = std::max<std::int64_t>(lo, 0);
+  hi = std::min<std::int64_t>(hi, 16);
+  if (hi <= lo) return 0;
+  return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+// G output pairs (c, c + C) from c0 over the tile at position t: each row j is read through the
+// masks of its shift class (cls[j]: 0, 1, 2 for a shift of -1, 0, +1 and so on), which zero the
+// lanes that fall outside the input row.
+template <int G>
+void glu_pairs(const float* const* rows, const int* taps, const unsigned char* cls, int n,
+               const float* w, int ldw, const float* b, int C, int c0, std::int64_t t,
+               const __mmask16 (*m)[kVecs], const __mmask16* store, float* out,
+               std::int64_t out_plane) {
+  using Eigen::internal::pexp;  // the same exp as pointwise_glu and the unfused GLU
+  __m512 a[G][kVecs], g[G][kVecs];
+#pragma GCC unroll 8
+  for (int j = 0; j < G; ++j) {
+    const __m512 ba = _mm512_set1_ps(b != nullptr ? b[c0 + j] : 0.0f);
+    const __m512 bg = _mm512_set1_ps(b != nullptr ? b[c0 + j + C] : 0.0f);
+#pragma GCC unroll 4
+    for (int v = 0; v < kVecs; ++v) {
+      a[j][v] = ba;
+      g[j][v] = bg;
+    }
+  }
+  const float* wa = w + static_cast<std::int64_t>(c0) * ldw;
+  const float* wg = w + static_cast<std::int64_t>(c0 + C) * ldw;
+  for (int k = 0; k < n; ++k) {
+    const float* x = rows[k] + t;
+    const __mmask16* mk = m[cls[k]];
+    __m512 xv[kVecs];
+#pragma GCC unroll 4
+    for (int v = 0; v < kVecs; ++v) xv[v] = _mm512_maskz_loadu_ps(mk[v], x + 16 * v);
+    const int tap = taps[k];
+#pragma GCC unroll 8
+    for (int j = 0; j < G; ++j) {
+      const __m512 va = _mm512_set1_ps(wa[static_cast<std::int64_t>(j) * ldw + tap]);
+      const __m512 vg = _mm512_set1_ps(wg[static_cast<std::int64_t>(j) * ldw + tap]);
+#pragma GCC unroll 4
+      for (int v = 0; v < kVecs; ++v) {
+        a[j][v] = _mm512_fmadd_ps(va, xv[v], a[j][v]);
+        g[j][v] = _mm512_fmadd_ps(vg, xv[v], g[j][v]);
+      }
+    }
+  }
+  const __m512 one = _mm512_set1_ps(1.0f);
+#pragma GCC unroll 8
+  for (int j = 0; j < G; ++j)
+#pragma GCC unroll 4
+    for (int v = 0; v < kVecs; ++v) {
+      const __m512 q = _mm512_div_ps(
+          a[j][v], _mm512_add_ps(one, pexp(_mm512_sub_ps(_mm512_setzero_ps(), g[j][v]))));
+      _mm512_mask_storeu_ps(out + (c0 + j) * out_plane + t + 16 * v, store[v], q);
+    }
+}
+
 #endif
+
+// Beyond this reduction a 64-position tile of the input rows (K x 256 bytes) no longer fits L2
+// next to everything else and the GEMM path was as fast: measured at 1 thread, the decoder
+// rewrites at K = 432 (dec3) 202 -> 175 ms, 1728 (dec1) 184 -> 179 ms, 3456 (dec0) 185 -> 190 ms;
+// the time branch's (K = 144 to 1152) 26-37 -> 25-26 ms.
+constexpr int kMaxSameConvRows = 2048;
 
 // floor(a / b) for b > 0.
 int floor_div(int a, int b) {
@@ -157,6 +228,78 @@ void time_conv(const float* weight, const float* bias, const ConvGeom& g, const 
           gelu_inplace(out.data + static_cast<std::int64_t>(c) * out.w + p0, len);
     }
   });
+}
+
+bool same_conv_glu_supported(const ConvGeom& g, const Act& in, const Act& out) {
+#if defined(__AVX512F__)
+  return g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.kh % 2 == 1 && g.kw % 2 == 1 &&
+         g.ph == g.kh / 2 && g.pw == g.kw / 2 && g.kw <= 15 && in.h == out.h && in.w == out.w &&
+         in.c * g.kh * g.kw <= kMaxSameConvRows;
+#else
+  (void)g, (void)in, (void)out;
+  return false;
+#endif
+}
+
+void same_conv_glu(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
+                   const Act& out, Workers& workers) {
+#if defined(__AVX512F__)
+  if (!same_conv_glu_supported(g, in, out))
+    throw std::logic_error("htdemucs: same_conv_glu on an unsupported geometry");
+  const int C = out.c, kh = g.kh, kw = g.kw;
+  const std::int64_t W = out.w, P = out.plane();
+  // Work items: (row, block of positions); a block's input slice stays in cache while every
+  // output pair sweeps it.
+  constexpr std::int64_t kBlock = 256;
+  const std::int64_t blocks = (W + kBlock - 1) / kBlock;
+  workers.run(
+      static_cast<std::int64_t>(out.h) * blocks, 1, [&](std::int64_t i0, std::int64_t i1, int) {
+        std::array<const float*, kMaxConvRows> rows{};
+        std::array<int, kMaxConvRows> taps{};
+        std::array<unsigned char, kMaxConvRows> cls{};
+        for (std::int64_t item = i0; item < i1; ++item) {
+          const int f = static_cast<int>(item / blocks);
+          const std::int64_t b0 = (item % blocks) * kBlock;
+          const std::int64_t b1 = std::min(W, b0 + kBlock);
+          int n = 0;
+          for (int ci = 0; ci < in.c; ++ci)
+            for (int r = 0; r < kh; ++r) {
+              const int src = f + r - g.ph;
+              if (src < 0 || src >= in.h) continue;  // zero rows: left out of the sum
+              for (int c = 0; c < kw; ++c) {
+                // Row pointer for output position 0; masked lanes are never read.
+                rows[n] = in.data + ci * in.plane() + src * W + (c - g.pw);
+                taps[n] = (ci * kh + r) * kw + c;
+                cls[n] = static_cast<unsigned char>(c);
+                ++n;
+              }
+            }
+          for (std::int64_t t = b0; t < b1; t += kTile) {
+            __mmask16 m[16][kVecs];  // per shift class
+            __mmask16 store[kVecs];
+            for (int v = 0; v < kVecs; ++v) {
+              const std::int64_t p0 = t + 16 * v;  // position of lane 0
+              store[v] = lanes(0, b1 - p0);
+              for (int c = 0; c < kw; ++c) {
+                const std::int64_t shift = c - g.pw;  // lane l reads input p0 + l + shift
+                m[c][v] = static_cast<__mmask16>(store[v] & lanes(-(p0 + shift), W - (p0 + shift)));
+              }
+            }
+            float* o = out.data + static_cast<std::int64_t>(f) * W;
+            int c = 0;
+            for (; c + 3 <= C; c += 3)
+              glu_pairs<3>(rows.data(), taps.data(), cls.data(), n, weight, in.c * kh * kw, bias, C,
+                           c, t, m, store, o, P);
+            for (; c < C; ++c)
+              glu_pairs<1>(rows.data(), taps.data(), cls.data(), n, weight, in.c * kh * kw, bias, C,
+                           c, t, m, store, o, P);
+          }
+        }
+      });
+#else
+  (void)weight, (void)bias, (void)g, (void)in, (void)out, (void)workers;
+  throw std::logic_error("htdemucs: same_conv_glu needs AVX-512");
+#endif
 }
 
 }  // namespace earshot::htdemucs

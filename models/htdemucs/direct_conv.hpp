@@ -7,7 +7,7 @@
 // The frequency encoders use it directly (a conv along frequency reads whole input rows). The
 // time branch's strided conv becomes the same sum after a phase split: with stride s, input
 // position s*t + k - pad is phase (k - pad) mod s at index t + floor((k - pad) / s), so each
-// (input channel, tap) is one contiguous row of its phase. At K = cin x kw <= 1536 the kernel
+// (input channel, tap) is one contiguous row of its phase. At K = cin x kw up to 1536 the kernel
 // runs at or above the 1024^3 sgemm rate (a 64-position tile of every row stays in cache while
 // all the output channels sweep it), where im2col + GEMM lost 20-40% to packing.
 #pragma once
@@ -19,7 +19,7 @@
 namespace earshot::htdemucs {
 
 // The most rows (input channels x taps) one output may sum.
-constexpr int kMaxConvRows = 1536;
+constexpr int kMaxConvRows = 2048;
 
 // Positions [0, len) of C output rows (row c at out + c * out_plane); rows[j][0, len) are read.
 // b may be null (no bias).
@@ -32,5 +32,16 @@ void conv_rows(const float* const* rows, const int* taps, int n, const float* w,
 bool time_conv_supported(const ConvGeom& g, const Act& in, const Act& out, std::int64_t scratch);
 void time_conv(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
                const Act& out, Workers& workers, bool gelu);
+
+// A "same" convolution (stride 1, dilation 1, odd kernel kh x kw, padding kh/2 and kw/2) with
+// 2C outputs followed by GLU over channels, directly: out[c] = a / (1 + exp(-g)) with a, g the
+// conv outputs c and c + C. Each output position's 2C sums live only in registers, so neither
+// an im2col matrix nor the 2C-channel conv output is ever stored. Rows shifted left or right by
+// the kernel's width read zeros past the row's ends through load masks. `weight` is torch's
+// [2C, Cin, kh, kw]. The decoders' rewrite (3 x 3 in the frequency branch, 3 in the time
+// branch) at K = Cin x kh x kw up to 2048 (larger ones keep the GEMM path).
+bool same_conv_glu_supported(const ConvGeom& g, const Act& in, const Act& out);
+void same_conv_glu(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
+                   const Act& out, Workers& workers);
 
 }  // namespace earshot::htdemucs

@@ -209,6 +209,10 @@ void conv2d_glu(const float* weight, const float* bias, const ConvGeom& g, const
   const std::int64_t N = out.plane();
   const bool pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 &&
                          g.pw == 0 && in.h == out.h && in.w == out.w;
+  if (!pointwise && same_conv_glu_supported(g, in, out)) {
+    same_conv_glu(weight, bias, g, in, out, workers);
+    return;
+  }
   if (pointwise && pointwise_glu_supported(K)) {
     workers.run(N, 64, [&](std::int64_t b, std::int64_t e, int) {
       pointwise_glu(in.data, N, K, C, weight, bias, b, e, out.data);

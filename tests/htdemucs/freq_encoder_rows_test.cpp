@@ -156,8 +156,8 @@ TEST(FreqEncoderRows, RefusesLevelsItCannotFuse) {
   // Rows longer than the row-wise DConv handles.
   EXPECT_FALSE(freq_rows_supported(e, g, {buf.data(), 4, 40, 4000}, {buf.data(), 16, 10, 4000}));
   // A reduction (input channels x taps) beyond the direct conv's.
-  const EncoderW wide = random_encoder(budget, {200, 16, 40, 42, 1}, rng);
-  EXPECT_FALSE(freq_rows_supported(wide, g, {buf.data(), 200, 40, 42}, out));
+  const EncoderW wide = random_encoder(budget, {600, 16, 40, 42, 1}, rng);
+  EXPECT_FALSE(freq_rows_supported(wide, g, {buf.data(), 600, 40, 42}, out));
   // A level with GroupNorms (norm_starts reached).
   EncoderW normed = random_encoder(budget, {4, 16, 40, 42, 1}, rng);
   normed.norm1 = {random_tensor(budget, {16}, rng, 1.0f, 0.1f),
