@@ -141,7 +141,8 @@ constexpr int kGluOutputs = 4;
 
 template <int HID>
 void glu_tile(const float* h, std::int64_t plane, int hidden, int C, const float* wf,
-              const float* bf, const float* ls, std::int64_t p0, std::int64_t p1, float* y) {
+              const float* bf, const float* ls, std::int64_t p0, std::int64_t p1, const float* y,
+              float* y_out, std::int64_t out_plane, std::int64_t out_shift) {
   using Eigen::internal::pexp;
   const __m512 one = _mm512_set1_ps(1.0f);
   for (int ob = 0; ob < C; ob += kGluOutputs) {
@@ -187,10 +188,11 @@ void glu_tile(const float* h, std::int64_t plane, int hidden, int C, const float
         const __m512 q1 =
             _mm512_div_ps(a1, _mm512_add_ps(one, pexp(_mm512_sub_ps(_mm512_setzero_ps(), g1))));
         const __m512 s = _mm512_set1_ps(ls[o]);
-        float* yo = y + o * plane + p;
-        _mm512_mask_storeu_ps(yo, m0, _mm512_fmadd_ps(s, q0, _mm512_maskz_loadu_ps(m0, yo)));
+        const float* yi = y + o * plane + p;
+        float* yo = y_out + o * out_plane + p - out_shift;
+        _mm512_mask_storeu_ps(yo, m0, _mm512_fmadd_ps(s, q0, _mm512_maskz_loadu_ps(m0, yi)));
         _mm512_mask_storeu_ps(yo + 16, m1,
-                              _mm512_fmadd_ps(s, q1, _mm512_maskz_loadu_ps(m1, yo + 16)));
+                              _mm512_fmadd_ps(s, q1, _mm512_maskz_loadu_ps(m1, yi + 16)));
       }
     }
   }
@@ -216,7 +218,8 @@ void conv1_tile(const float* x, std::int64_t plane, int C, std::int64_t W, int h
 
 template <int HID>
 void glu_tile(const float* h, std::int64_t plane, int hidden, int C, const float* wf,
-              const float* bf, const float* ls, std::int64_t p0, std::int64_t p1, float* y) {
+              const float* bf, const float* ls, std::int64_t p0, std::int64_t p1, const float* y,
+              float* y_out, std::int64_t out_plane, std::int64_t out_shift) {
   for (int o = 0; o < C; ++o)
     for (std::int64_t p = p0; p < p1; ++p) {
       float a = bf[o], g = bf[o + C];
@@ -224,7 +227,7 @@ void glu_tile(const float* h, std::int64_t plane, int hidden, int C, const float
         a += wf[static_cast<std::int64_t>(o) * hidden + c] * h[c * plane + p];
         g += wf[static_cast<std::int64_t>(o + C) * hidden + c] * h[c * plane + p];
       }
-      y[o * plane + p] += ls[o] * (a / (1.0f + std::exp(-g)));
+      y_out[o * out_plane + p - out_shift] = y[o * plane + p] + ls[o] * (a / (1.0f + std::exp(-g)));
     }
 }
 
@@ -397,25 +400,35 @@ class LayerSteps {
     }
   }
 
-  // 4. The folded conv2, then GLU, LayerScale and the residual add on tile t.
-  void glu(std::int64_t t, const float* wf, const float* bf) const {
+  // 4. The folded conv2, then GLU, LayerScale and the residual add on tile t: in place, or (with
+  //    `out`) into out[c * out_plane + p - p0] with y left as it was.
+  void glu(std::int64_t t, const float* wf, const float* bf, float* out = nullptr,
+           std::int64_t out_plane = 0) const {
     int row;
     std::int64_t p0, p1;
     range(t, row, p0, p1);
     const float* hr = hid_ + row * W_;
     float* yr = y_.data + row * W_;
+    float* dst = out != nullptr ? out : yr;
+    const std::int64_t dst_plane = out != nullptr ? out_plane : P_;
+    const std::int64_t shift = out != nullptr ? p0 : 0;
     const float* ls = l_.scale.data();
     switch (hidden_) {
       case 6:
-        glu_tile<6>(hr, P_, hidden_, C_, wf, bf, ls, p0, p1, yr);
+        glu_tile<6>(hr, P_, hidden_, C_, wf, bf, ls, p0, p1, yr, dst, dst_plane, shift);
         break;
       case 12:
-        glu_tile<12>(hr, P_, hidden_, C_, wf, bf, ls, p0, p1, yr);
+        glu_tile<12>(hr, P_, hidden_, C_, wf, bf, ls, p0, p1, yr, dst, dst_plane, shift);
         break;
       default:
-        glu_tile<0>(hr, P_, hidden_, C_, wf, bf, ls, p0, p1, yr);
+        glu_tile<0>(hr, P_, hidden_, C_, wf, bf, ls, p0, p1, yr, dst, dst_plane, shift);
         break;
     }
+  }
+
+  // Row and positions of tile t.
+  void tile_range(std::int64_t t, int& row, std::int64_t& p0, std::int64_t& p1) const {
+    range(t, row, p0, p1);
   }
 
   int row_of(std::int64_t t) const { return static_cast<int>(t / tpr_); }
@@ -474,6 +487,11 @@ void run_row(std::span<const DConvLayerW> layers, const Act& y, int row, float* 
   }
 }
 
+// Where a sink's tile starts in the worker scratch: after the layer scratch, on a cache line.
+std::int64_t sink_tile_offset(int channels, int hidden) {
+  return (dconv_worker_floats(channels, hidden) + 15) / 16 * 16;
+}
+
 std::int64_t max_hidden_of(std::span<const DConvLayerW> layers) {
   std::int64_t max_hidden = 0;
   for (const auto& l : layers) max_hidden = std::max<std::int64_t>(max_hidden, l.conv1.b.numel());
@@ -518,8 +536,12 @@ void dconv_row(std::span<const DConvLayerW> layers, const Act& row, float* hid, 
   run_row(layers, row, 0, hid, stats, grams, hidden * hidden, scratch);
 }
 
+std::int64_t dconv_sink_floats(int channels, int hidden) {
+  return sink_tile_offset(channels, hidden) + static_cast<std::int64_t>(channels) * kTile;
+}
+
 void dconv_layers(std::span<const DConvLayerW> layers, const Act& y, float* hid, double* stats,
-                  Workers& workers) {
+                  Workers& workers, DConvTileSink* sink) {
   if (layers.empty()) return;
   const int C = y.c;
   const int H = y.h;
@@ -540,6 +562,13 @@ void dconv_layers(std::span<const DConvLayerW> layers, const Act& y, float* hid,
   double* shared_mean_g = shared_cov + max_hh;
   dconv_grams(layers, grams);
 
+  if (sink != nullptr && (tpr == 1 && H > 1))
+    throw std::logic_error("htdemucs: a DConv tile sink needs the tile path (long rows)");
+  if (sink != nullptr) {
+    const std::int64_t need = dconv_sink_floats(C, static_cast<int>(max_hidden));
+    if (static_cast<std::int64_t>(workers.cols.front().capacity) < need)
+      throw std::logic_error("htdemucs: DConv worker scratch too small for the tile sink");
+  }
   if (tpr == 1 && H > 1) {
     // Rows shorter than a tile (the frequency branch): every layer of a row runs on one worker
     // while the row (C x W floats) stays in cache, instead of one pass per step over the whole
@@ -563,15 +592,26 @@ void dconv_layers(std::span<const DConvLayerW> layers, const Act& y, float* hid,
       for (std::int64_t t = t0; t < t1; ++t) s.gelu(t);
     });
     for (int r = 0; r < H; ++r) s.row_stats2(r, shared_cov, shared_mean_g);
+    // The last layer's tiles go to the sink, if any, straight from the worker's cache.
+    DConvTileSink* last_sink = i + 1 == layers.size() ? sink : nullptr;
     workers.run(tiles, 1, [&](std::int64_t t0, std::int64_t t1, int worker) {
       const WorkerScratch ws(workers.cols[worker], C, static_cast<int>(layers[i].conv1.b.numel()));
+      float* tile = workers.cols[worker].cols + sink_tile_offset(C, static_cast<int>(max_hidden));
       int folded_row = -1;
       for (std::int64_t t = t0; t < t1; ++t) {
         if (s.row_of(t) != folded_row) {
           folded_row = s.row_of(t);
           s.fold(folded_row, ws.wf, ws.bf);
         }
-        s.glu(t, ws.wf, ws.bf);
+        if (last_sink == nullptr) {
+          s.glu(t, ws.wf, ws.bf);
+          continue;
+        }
+        int row;
+        std::int64_t p0, p1;
+        s.tile_range(t, row, p0, p1);
+        s.glu(t, ws.wf, ws.bf, tile, kTile);
+        last_sink->consume(tile, kTile, row, p0, p1, worker);
       }
     });
   }

@@ -43,10 +43,26 @@ void dconv_grams(std::span<const DConvLayerW> layers, double* grams);
 void dconv_row(std::span<const DConvLayerW> layers, const Act& row, float* hid, double* stats,
                const double* grams, const ConvScratch& scratch);
 
+// Takes the last layer's output one tile at a time instead of having it stored back into y (the
+// encoder's rewrite reads it while it is in cache; y is then left holding the previous layer's
+// output). tile[c * tile_plane + (p - p0)] holds channel c at positions [p0, p1) of `row`.
+// consume() runs on worker `worker`, concurrently for different tiles.
+class DConvTileSink {
+ public:
+  virtual void consume(const float* tile, std::int64_t tile_plane, int row, std::int64_t p0,
+                       std::int64_t p1, int worker) = 0;
+
+ protected:
+  ~DConvTileSink() = default;
+};
+// Floats of worker scratch (Workers::cols) dconv_layers needs with a sink.
+std::int64_t dconv_sink_floats(int channels, int hidden);
+
 // `hid`: hidden x y.plane() floats; `stats`: dconv_stats_doubles(...) doubles.
 void dconv_layer(const DConvLayerW& l, const Act& y, float* hid, double* stats, Workers& workers);
 // The layers one after the other (all of one hidden width), as DConv runs them.
+// With `sink` (long rows only: the time branch), the last layer's output goes to it.
 void dconv_layers(std::span<const DConvLayerW> layers, const Act& y, float* hid, double* stats,
-                  Workers& workers);
+                  Workers& workers, DConvTileSink* sink = nullptr);
 
 }  // namespace earshot::htdemucs

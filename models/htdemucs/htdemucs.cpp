@@ -2,6 +2,7 @@
 
 #include "models/htdemucs/dconv.hpp"
 #include "models/htdemucs/freq_encoder_rows.hpp"
+#include "models/htdemucs/pointwise_glu.hpp"
 
 // Eigen's AVX-512 headers trip GCC 12's -Wmaybe-uninitialized inside the compiler's own headers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -190,6 +191,9 @@ HTDemucs::HTDemucs(HTDemucsConfig config, const models::SafetensorsFile& file,
       const LevelGeom& g = freq ? fgeom_[i] : tgeom_[i];
       // Encoders run DConv on [ch][h_out][w_out], decoders on the same shape.
       max_dconv_worker = std::max(max_dconv_worker, dconv_worker_floats(ch, c.dconv_hidden(ch)));
+      // A time-branch encoder's rewrite reads the last DConv layer's tiles from there too.
+      if (!freq)
+        max_dconv_worker = std::max(max_dconv_worker, dconv_sink_floats(ch, c.dconv_hidden(ch)));
       max_dconv_stats =
           std::max(max_dconv_stats,
                    dconv_stats_doubles(ch, c.dconv_hidden(ch), g.h_out, g.w_out, c.dconv_depth));
@@ -250,6 +254,33 @@ void HTDemucs::dconv(const std::vector<DConvLayerW>& layers, const Act& y) {
   dconv_layers(layers, y, hid_, dconv_stats_, workers_);
 }
 
+namespace {
+
+// The encoder's 1x1 rewrite + GLU as the consumer of the last DConv layer's tiles.
+class RewriteSink final : public DConvTileSink {
+ public:
+  RewriteSink(const EncoderW& w, const Act& out) : w_(w), out_(out) {}
+  void consume(const float* tile, std::int64_t tile_plane, int row, std::int64_t p0,
+               std::int64_t p1, int) override {
+    pointwise_glu(tile, tile_plane, out_.c, out_.c, w_.rewrite.w.data(), w_.rewrite.b.data(), 0,
+                  p1 - p0, out_.data + row * out_.w + p0, out_.plane());
+  }
+
+ private:
+  const EncoderW& w_;
+  const Act& out_;
+};
+
+}  // namespace
+
+bool HTDemucs::rewrite_from_dconv_tiles(const EncoderW& w, const Act& y, const Act& out) const {
+  const bool pointwise = w.rewrite.w.numel() == 2LL * out.c * out.c;
+  return !w.norm2.present() && pointwise && !w.dconv.empty() && !w.rewrite.b.empty() &&
+         pointwise_glu_supported(out.c) && y.h == 1 && y.w == out.w &&
+         static_cast<std::int64_t>(workers_.cols.front().capacity) >=
+             dconv_sink_floats(y.c, static_cast<int>(w.dconv.front().conv1.b.numel()));
+}
+
 void HTDemucs::encode(const EncoderW& w, const LevelShape& s, const LevelGeom& g, bool freq,
                       const Act& in, const Act& out) {
   if (freq && freq_rows_supported(w, freq_rows_geom(config_), in, out)) {
@@ -268,6 +299,13 @@ void HTDemucs::encode(const EncoderW& w, const LevelShape& s, const LevelGeom& g
     group_norm(y, config_.norm_groups, w.norm1.g.data(), w.norm1.b.data(), 1e-5f, false, workers_,
                /*gelu=*/true);
     tap("+norm_gelu", nullptr, 0);
+  }
+  if (!freq && rewrite_from_dconv_tiles(w, y, out)) {
+    // The rewrite + GLU reads each of the last DConv layer's tiles while it is in cache.
+    RewriteSink sink(w, out);
+    dconv_layers(w.dconv, y, hid_, dconv_stats_, workers_, &sink);
+    tap("+dconv_rewrite_glu", nullptr, 0);
+    return;
   }
   dconv(w.dconv, y);
   tap("+dconv", nullptr, 0);

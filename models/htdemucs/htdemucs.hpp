@@ -101,6 +101,8 @@ class HTDemucs {
     int h_in, h_out;           // frequency rows (1 for the time branch)
     std::int64_t w_in, w_out;  // frames or samples
   };
+  // Whether a time-branch encoder's rewrite + GLU can consume the last DConv layer's tiles.
+  bool rewrite_from_dconv_tiles(const EncoderW& w, const Act& y, const Act& out) const;
   void encode(const EncoderW& w, const LevelShape& s, const LevelGeom& g, bool freq, const Act& in,
               const Act& out);
   void decode(const DecoderW& w, const LevelShape& s, const LevelGeom& g, bool freq, const Act& in,

@@ -131,5 +131,72 @@ TEST(FusedDConv, MatchesUnfusedLayer) {
   }
 }
 
+// Collects the tiles a sink receives into a [c][w] block.
+class CollectingSink final : public DConvTileSink {
+ public:
+  CollectingSink(int c, std::int64_t w)
+      : c_(c), w_(w), data(static_cast<std::size_t>(c * w), NAN) {}
+  void consume(const float* tile, std::int64_t tile_plane, int row, std::int64_t p0,
+               std::int64_t p1, int) override {
+    EXPECT_EQ(row, 0);
+    for (int c = 0; c < c_; ++c)
+      for (std::int64_t p = p0; p < p1; ++p) data[c * w_ + p] = tile[c * tile_plane + p - p0];
+  }
+
+ private:
+  int c_;
+  std::int64_t w_;
+
+ public:
+  std::vector<float> data;
+};
+
+TEST(FusedDConv, TileSinkReceivesExactlyTheLastLayersOutput) {
+  // Two layers on one long row (several tiles and a partial one): the sink must see, bit for
+  // bit, what the in-place run leaves in y, whatever the number of workers.
+  const int C = 48, hidden = 6;
+  const std::int64_t W = 1300;
+  std::mt19937 rng(23);
+  rt::MemoryBudget budget(64u << 20);
+  std::vector<DConvLayerW> layers(2);
+  for (int i = 0; i < 2; ++i) {
+    DConvLayerW& l = layers[static_cast<std::size_t>(i)];
+    l.dilation = 1 << i;
+    l.conv1 = {random_tensor(budget, {hidden, C, 3}, rng, 0.0f, 0.1f),
+               random_tensor(budget, {hidden}, rng, 0.3f, 0.2f)};
+    l.norm1 = {random_tensor(budget, {hidden}, rng, 1.0f, 0.2f),
+               random_tensor(budget, {hidden}, rng, 0.0f, 0.1f)};
+    l.conv2 = {random_tensor(budget, {2 * C, hidden}, rng, 0.0f, 0.4f),
+               random_tensor(budget, {2 * C}, rng, 0.2f, 0.3f)};
+    l.norm2 = {random_tensor(budget, {2 * C}, rng, 1.0f, 0.2f),
+               random_tensor(budget, {2 * C}, rng, 0.0f, 0.1f)};
+    l.scale = random_tensor(budget, {C}, rng, 0.3f, 0.1f);
+  }
+  std::vector<float> input(static_cast<std::size_t>(C * W));
+  std::normal_distribution<float> x(0.0f, 1.0f);
+  for (float& v : input) v = x(rng);
+  std::vector<float> hid(static_cast<std::size_t>(hidden * W));
+  std::vector<double> stats(static_cast<std::size_t>(dconv_stats_doubles(C, hidden, 1, W, 2)));
+  std::vector<float> in_place = input;
+  {
+    TestWorkers tw(1, dconv_sink_floats(C, hidden));
+    dconv_layers(layers, {in_place.data(), C, 1, W}, hid.data(), stats.data(), tw.workers);
+  }
+  std::vector<float> after_first = input;
+  {
+    TestWorkers tw(1, dconv_sink_floats(C, hidden));
+    dconv_layers({layers.data(), 1}, {after_first.data(), C, 1, W}, hid.data(), stats.data(),
+                 tw.workers);
+  }
+  for (int threads : {1, 3}) {
+    TestWorkers tw(threads, dconv_sink_floats(C, hidden));
+    std::vector<float> y = input;
+    CollectingSink sink(C, W);
+    dconv_layers(layers, {y.data(), C, 1, W}, hid.data(), stats.data(), tw.workers, &sink);
+    EXPECT_EQ(sink.data, in_place) << "threads=" << threads;
+    EXPECT_EQ(y, after_first) << "threads=" << threads;  // y keeps the first layer's output
+  }
+}
+
 }  // namespace
 }  // namespace earshot::htdemucs
