@@ -7,6 +7,7 @@
 #include "models/htdemucs/dconv.hpp"
 #include "rt/memory_budget.hpp"
 #include "rt/thread_team.hpp"
+#include "tests/htdemucs/test_workers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -33,26 +34,7 @@ Tensor random_tensor(rt::MemoryBudget& budget, std::vector<std::int64_t> shape, 
   return t;
 }
 
-// Workers with their own GEMM and im2col scratch, as HTDemucs builds them.
-struct TestWorkers {
-  TestWorkers(int threads, std::int64_t col_floats) {
-    if (threads > 1) team = std::make_unique<rt::ThreadTeam>(threads);
-    workers.parallel = team.get();
-    for (int i = 0; i < workers.size(); ++i) {
-      cols.emplace_back(static_cast<std::size_t>(col_floats));
-      workers.cols.push_back({cols.back().data(), cols.back().size()});
-      gemm_mem.emplace_back(static_cast<std::size_t>(GemmWorkspace::floats_needed()) + 16);
-      auto* p = gemm_mem.back().data();
-      while (reinterpret_cast<std::uintptr_t>(p) % 64 != 0) ++p;
-      gemm.push_back(std::make_unique<GemmWorkspace>(p));
-      workers.gemm.push_back(gemm.back().get());
-    }
-  }
-  std::unique_ptr<rt::ThreadTeam> team;
-  std::vector<std::vector<float>> cols, gemm_mem;
-  std::vector<std::unique_ptr<GemmWorkspace>> gemm;
-  Workers workers;
-};
+using test::TestWorkers;
 
 // The unfused layer, as HTDemucs ran it before the fusion.
 void reference_layer(const DConvLayerW& l, const Act& y, Workers& workers) {

@@ -6,6 +6,7 @@
 #include "models/htdemucs/dconv.hpp"
 #include "rt/memory_budget.hpp"
 #include "rt/thread_team.hpp"
+#include "tests/htdemucs/test_workers.hpp"
 
 #include <gtest/gtest.h>
 
@@ -25,29 +26,7 @@ Tensor random_tensor(rt::MemoryBudget& budget, std::vector<std::int64_t> shape, 
   return t;
 }
 
-struct TestWorkers {
-  TestWorkers(int threads, std::int64_t col_floats) {
-    if (threads > 1) team = std::make_unique<rt::ThreadTeam>(threads);
-    workers.parallel = team.get();
-    for (int i = 0; i < workers.size(); ++i) {
-      // 64-byte aligned, as the model's budget reservations are: Eigen's vectorised sums and
-      // maps peel differently at other alignments, and every worker must run the same code.
-      cols.emplace_back(static_cast<std::size_t>(col_floats) + 16);
-      auto* c = cols.back().data();
-      while (reinterpret_cast<std::uintptr_t>(c) % 64 != 0) ++c;
-      workers.cols.push_back({c, static_cast<std::size_t>(col_floats)});
-      gemm_mem.emplace_back(static_cast<std::size_t>(GemmWorkspace::floats_needed()) + 16);
-      auto* p = gemm_mem.back().data();
-      while (reinterpret_cast<std::uintptr_t>(p) % 64 != 0) ++p;
-      gemm.push_back(std::make_unique<GemmWorkspace>(p));
-      workers.gemm.push_back(gemm.back().get());
-    }
-  }
-  std::unique_ptr<rt::ThreadTeam> team;
-  std::vector<std::vector<float>> cols, gemm_mem;
-  std::vector<std::unique_ptr<GemmWorkspace>> gemm;
-  Workers workers;
-};
+using test::TestWorkers;
 
 struct Case {
   int cin, c, h_in;
