@@ -1,4 +1,5 @@
 #include "models/htdemucs/dconv.hpp"
+#include "models/htdemucs/lane_mask.hpp"
 
 // GCC 12's AVX-512 intrinsics headers (and Eigen's use of them) trip -W(maybe-)uninitialized
 // inside the compiler's own headers, not in this file.
@@ -39,13 +40,6 @@ using Arr = Eigen::Map<Eigen::ArrayXf>;
 using CArr = Eigen::Map<const Eigen::ArrayXf>;
 
 #if defined(__AVX512F__)
-
-__mmask16 lane_mask(std::int64_t lo, std::int64_t hi) {  // lanes [lo, hi) of 16
-  lo = std::max<std::int64_t>(lo, 0);
-  hi = std::min<std::int64_t>(hi, 16);
-  if (hi <= lo) return 0;
-  return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
 
 // G hidden channels of conv1 over positions [p0, p1) of one row, 32 positions at a time,
 // input channels [c0, c1): out[g][p] (+)= sum_{ci, k} w[g][ci][k] * x[ci][p + (k - 1) * dil],

@@ -1,4 +1,5 @@
 #include "models/htdemucs/direct_conv.hpp"
+#include "models/htdemucs/lane_mask.hpp"
 
 // Eigen 3.3's AVX-512 packet code trips GCC 12's -Wmaybe-uninitialized inside the compiler's
 // own intrinsics headers; the warning is about those headers, not this file.
@@ -52,14 +53,6 @@ void conv_group(const float* const* rows, const int* taps, int n, const float* w
 #pragma GCC unroll 4
     for (int v = 0; v < kVecs; ++v)
       _mm512_mask_storeu_ps(out + (c0 + g) * out_plane + i + 16 * v, m[v], acc[g][v]);
-}
-
-// Lanes [lo, hi) of 16.
-__mmask16 lanes(std::int64_t lo, std::int64_t hi) {
-  lo = std::max<std::int64_t>(lo, 0);
-  hi = std::min<std::int64_t>(hi, 16);
-  if (hi <= lo) return 0;
-  return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
 // G output pairs (c, c + C) from c0 over the tile at position t: each row j is read through the
@@ -153,9 +146,7 @@ void conv_rows(const float* const* rows, const int* taps, int n, const float* w,
   for (std::int64_t i = 0; i < len; i += kTile) {
     __mmask16 m[kVecs];
     for (int v = 0; v < kVecs; ++v) {
-      const std::int64_t left = len - i - 16 * v;
-      m[v] = left >= 16 ? static_cast<__mmask16>(0xFFFF)
-                        : static_cast<__mmask16>(left <= 0 ? 0u : (1u << left) - 1u);
+      m[v] = lane_mask(len - i - 16 * v);
     }
     int c = 0;
     for (; c + kGroup <= C; c += kGroup)
@@ -279,10 +270,11 @@ void same_conv_glu(const float* weight, const float* bias, const ConvGeom& g, co
             __mmask16 store[kVecs];
             for (int v = 0; v < kVecs; ++v) {
               const std::int64_t p0 = t + 16 * v;  // position of lane 0
-              store[v] = lanes(0, b1 - p0);
+              store[v] = lane_mask(0, b1 - p0);
               for (int c = 0; c < kw; ++c) {
                 const std::int64_t shift = c - g.pw;  // lane l reads input p0 + l + shift
-                m[c][v] = static_cast<__mmask16>(store[v] & lanes(-(p0 + shift), W - (p0 + shift)));
+                m[c][v] =
+                    static_cast<__mmask16>(store[v] & lane_mask(-(p0 + shift), W - (p0 + shift)));
               }
             }
             float* o = out.data + static_cast<std::int64_t>(f) * W;

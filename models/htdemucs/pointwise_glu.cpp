@@ -1,4 +1,5 @@
 #include "models/htdemucs/pointwise_glu.hpp"
+#include "models/htdemucs/lane_mask.hpp"
 
 // Eigen 3.3's AVX-512 packet code trips GCC 12's -Wmaybe-uninitialized inside the compiler's
 // own intrinsics headers; the warning is about those headers, not this file.
@@ -27,12 +28,6 @@ constexpr int kMaxInputs = 384;
 // cache while every output group sweeps it; 3 output pairs x 4 vectors = 24 accumulators.
 constexpr int kVecs = 4;
 constexpr std::int64_t kTile = 16 * kVecs;
-
-__mmask16 lane_mask(std::int64_t left) {
-  if (left >= 16) return 0xFFFF;
-  if (left <= 0) return 0;
-  return static_cast<__mmask16>((1u << left) - 1u);
-}
 
 // G output pairs (c, c + C) for c in [c0, c0 + G) over one tile: 2 G kVecs accumulators.
 template <int G>
