@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <stdexcept>
 
 namespace earshot::htdemucs {
@@ -58,7 +59,7 @@ void conv_group(const float* const* rows, const int* taps, int n, const float* w
 // G output pairs (c, c + C) from c0 over the tile at position t: each row j is read through the
 // masks of its shift class (cls[j]: 0, 1, 2 for a shift of -1, 0, +1 and so on), which zero the
 // lanes that fall outside the input row.
-template <int G>
+template <int G, bool kOneClass>
 void glu_pairs(const float* const* rows, const int* taps, const unsigned char* cls, int n,
                const float* w, int ldw, const float* b, int C, int c0, std::int64_t t,
                const __mmask16 (*m)[kVecs], const __mmask16* store, float* out,
@@ -77,12 +78,16 @@ void glu_pairs(const float* const* rows, const int* taps, const unsigned char* c
   }
   const float* wa = w + static_cast<std::int64_t>(c0) * ldw;
   const float* wg = w + static_cast<std::int64_t>(c0 + C) * ldw;
+  // One shift class (a 1x1 conv): the masks stay in registers instead of being looked up per row.
+  __mmask16 one_class[kVecs];
+#pragma GCC unroll 4
+  for (int v = 0; v < kVecs; ++v) one_class[v] = m[0][v];
   for (int k = 0; k < n; ++k) {
     const float* x = rows[k] + t;
-    const __mmask16* mk = m[cls[k]];
     __m512 xv[kVecs];
 #pragma GCC unroll 4
-    for (int v = 0; v < kVecs; ++v) xv[v] = _mm512_maskz_loadu_ps(mk[v], x + 16 * v);
+    for (int v = 0; v < kVecs; ++v)
+      xv[v] = _mm512_maskz_loadu_ps(kOneClass ? one_class[v] : m[cls[k]][v], x + 16 * v);
     const int tap = taps[k];
 #pragma GCC unroll 8
     for (int j = 0; j < G; ++j) {
@@ -253,11 +258,55 @@ void time_conv(const float* weight, const float* bias, const ConvGeom& g, const 
   });
 }
 
+void conv_glu_rows(const float* const* rows, const int* taps, const unsigned char* cls, int n,
+                   const float* w, int ldw, const float* b, int C, std::int64_t t0, std::int64_t t1,
+                   std::int64_t W, int classes, int first_shift, float* out,
+                   std::int64_t out_plane) {
+#if defined(__AVX512F__)
+  for (std::int64_t t = t0; t < t1; t += kTile) {
+    __mmask16 m[kMaxShiftClasses][kVecs];
+    __mmask16 store[kVecs];
+    for (int v = 0; v < kVecs; ++v) {
+      const std::int64_t p0 = t + 16 * v;  // position of lane 0
+      store[v] = lane_mask(0, t1 - p0);
+      for (int c = 0; c < classes; ++c) {
+        const std::int64_t shift = first_shift + c;  // lane l reads input p0 + l + shift
+        m[c][v] = static_cast<__mmask16>(store[v] & lane_mask(-(p0 + shift), W - (p0 + shift)));
+      }
+    }
+    int c = 0;
+    if (classes == 1) {
+      for (; c + 3 <= C; c += 3)
+        glu_pairs<3, true>(rows, taps, cls, n, w, ldw, b, C, c, t, m, store, out, out_plane);
+      for (; c < C; ++c)
+        glu_pairs<1, true>(rows, taps, cls, n, w, ldw, b, C, c, t, m, store, out, out_plane);
+      continue;
+    }
+    for (; c + 3 <= C; c += 3)
+      glu_pairs<3, false>(rows, taps, cls, n, w, ldw, b, C, c, t, m, store, out, out_plane);
+    for (; c < C; ++c)
+      glu_pairs<1, false>(rows, taps, cls, n, w, ldw, b, C, c, t, m, store, out, out_plane);
+  }
+#else
+  for (int c = 0; c < C; ++c)
+    for (std::int64_t t = t0; t < t1; ++t) {
+      float a = b != nullptr ? b[c] : 0.0f, g = b != nullptr ? b[c + C] : 0.0f;
+      for (int j = 0; j < n; ++j) {
+        const std::int64_t q = t + first_shift + cls[j];
+        if (q < 0 || q >= W) continue;
+        a += w[static_cast<std::int64_t>(c) * ldw + taps[j]] * rows[j][t];
+        g += w[static_cast<std::int64_t>(c + C) * ldw + taps[j]] * rows[j][t];
+      }
+      out[c * out_plane + t] = a / (1.0f + std::exp(-g));
+    }
+#endif
+}
+
 bool same_conv_glu_supported(const ConvGeom& g, const Act& in, const Act& out) {
 #if defined(__AVX512F__)
   return g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.kh % 2 == 1 && g.kw % 2 == 1 &&
-         g.ph == g.kh / 2 && g.pw == g.kw / 2 && g.kw <= 15 && in.h == out.h && in.w == out.w &&
-         in.c * g.kh * g.kw <= kMaxSameConvRows;
+         g.ph == g.kh / 2 && g.pw == g.kw / 2 && g.kw <= kMaxShiftClasses && in.h == out.h &&
+         in.w == out.w && in.c * g.kh * g.kw <= kMaxSameConvRows;
 #else
   (void)g, (void)in, (void)out;
   return false;
@@ -297,27 +346,8 @@ void same_conv_glu(const float* weight, const float* bias, const ConvGeom& g, co
                 ++n;
               }
             }
-          for (std::int64_t t = b0; t < b1; t += kTile) {
-            __mmask16 m[16][kVecs];  // per shift class
-            __mmask16 store[kVecs];
-            for (int v = 0; v < kVecs; ++v) {
-              const std::int64_t p0 = t + 16 * v;  // position of lane 0
-              store[v] = lane_mask(0, b1 - p0);
-              for (int c = 0; c < kw; ++c) {
-                const std::int64_t shift = c - g.pw;  // lane l reads input p0 + l + shift
-                m[c][v] =
-                    static_cast<__mmask16>(store[v] & lane_mask(-(p0 + shift), W - (p0 + shift)));
-              }
-            }
-            float* o = out.data + static_cast<std::int64_t>(f) * W;
-            int c = 0;
-            for (; c + 3 <= C; c += 3)
-              glu_pairs<3>(rows.data(), taps.data(), cls.data(), n, weight, in.c * kh * kw, bias, C,
-                           c, t, m, store, o, P);
-            for (; c < C; ++c)
-              glu_pairs<1>(rows.data(), taps.data(), cls.data(), n, weight, in.c * kh * kw, bias, C,
-                           c, t, m, store, o, P);
-          }
+          conv_glu_rows(rows.data(), taps.data(), cls.data(), n, weight, in.c * kh * kw, bias, C,
+                        b0, b1, W, kw, -g.pw, out.data + static_cast<std::int64_t>(f) * W, P);
         }
       });
 #else

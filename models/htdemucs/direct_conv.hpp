@@ -33,6 +33,18 @@ bool time_conv_supported(const ConvGeom& g, const Act& in, const Act& out, std::
 void time_conv(const float* weight, const float* bias, const ConvGeom& g, const Act& in,
                const Act& out, Workers& workers, bool gelu);
 
+// The sums behind a GLU over channels, from row pointers: for positions t in [t0, t1),
+// out[c * out_plane + t] = a / (1 + exp(-g)), a = b[c] + sum_j w[c * ldw + taps[j]] * rows[j][t]
+// and g the same with row c + C (j in order, from the bias), for c < C. Row j belongs to shift
+// class cls[j] < classes: it holds input positions t + first_shift + cls[j], and lanes whose
+// position falls outside [0, W) read as zero (the row ends of a padded conv). b may be null.
+// The 2C sums of a 64-position tile stay in registers: only the C outputs are written.
+constexpr int kMaxShiftClasses = 15;
+void conv_glu_rows(const float* const* rows, const int* taps, const unsigned char* cls, int n,
+                   const float* w, int ldw, const float* b, int C, std::int64_t t0, std::int64_t t1,
+                   std::int64_t W, int classes, int first_shift, float* out,
+                   std::int64_t out_plane);
+
 // A "same" convolution (stride 1, dilation 1, odd kernel kh x kw, padding kh/2 and kw/2) with
 // 2C outputs followed by GLU over channels, directly: out[c] = a / (1 + exp(-g)) with a, g the
 // conv outputs c and c + C. Each output position's 2C sums live only in registers, so neither
