@@ -7,7 +7,7 @@
 #include "models/htdemucs/dconv.hpp"
 #include "rt/memory_budget.hpp"
 #include "rt/thread_team.hpp"
-#include "tests/htdemucs/test_workers.hpp"
+#include "tests/htdemucs/kernel_test_util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -26,14 +26,7 @@ struct Case {
   float offset;  // added to the input: a large mean relative to the spread
 };
 
-Tensor random_tensor(rt::MemoryBudget& budget, std::vector<std::int64_t> shape, std::mt19937& rng,
-                     float mean, float spread) {
-  Tensor t(budget, "dconv_test", std::move(shape));
-  std::normal_distribution<float> n(mean, spread);
-  for (float& v : t.span()) v = n(rng);
-  return t;
-}
-
+using test::random_tensor;
 using test::TestWorkers;
 
 // The unfused layer, as HTDemucs ran it before the fusion.

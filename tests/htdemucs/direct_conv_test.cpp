@@ -6,7 +6,7 @@
 // decoders' rewrite) likewise: 3 x 3 over rows and 1 x 3 along time, edges read as zeros.
 #include "models/htdemucs/direct_conv.hpp"
 #include "rt/thread_team.hpp"
-#include "tests/htdemucs/test_workers.hpp"
+#include "tests/htdemucs/kernel_test_util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -72,15 +72,7 @@ TEST(TimeConv, MatchesADoubleReference) {
       const Act out{got.data(), k.cout, 1, k.w_out};
       ASSERT_TRUE(time_conv_supported(g, in, out, 1 << 16));
       time_conv(w.data(), b.data(), g, in, out, tw.workers, k.gelu);
-      double max_err = 0.0;
-      for (std::size_t i = 0; i < got.size(); ++i)
-        max_err =
-            std::max(max_err, std::fabs(got[i] - expected[i]) / (1.0 + std::fabs(expected[i])));
-      EXPECT_LE(max_err, 2e-6) << "threads=" << threads;
-      if (threads == 1)
-        first = got;
-      else
-        EXPECT_EQ(got, first) << "threads=" << threads;
+      test::expect_close_and_split_independent(got, expected, 2e-6, threads, first);
     }
   }
 }
@@ -140,15 +132,7 @@ TEST(SameConvGlu, MatchesADoubleReference) {
       const Act out{got.data(), k.c, k.h, k.w};
       ASSERT_TRUE(same_conv_glu_supported(g, in, out));
       same_conv_glu(w.data(), b.data(), g, in, out, tw.workers);
-      double max_err = 0.0;
-      for (std::size_t i = 0; i < got.size(); ++i)
-        max_err =
-            std::max(max_err, std::fabs(got[i] - expected[i]) / (1.0 + std::fabs(expected[i])));
-      EXPECT_LE(max_err, 2e-6) << "threads=" << threads;
-      if (threads == 1)
-        first = got;
-      else
-        EXPECT_EQ(got, first) << "threads=" << threads;
+      test::expect_close_and_split_independent(got, expected, 2e-6, threads, first);
     }
   }
   // What it leaves to the GEMM path: strides, even kernels, wide reductions.

@@ -6,7 +6,7 @@
 #include "models/htdemucs/dconv.hpp"
 #include "rt/memory_budget.hpp"
 #include "rt/thread_team.hpp"
-#include "tests/htdemucs/test_workers.hpp"
+#include "tests/htdemucs/kernel_test_util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -18,14 +18,7 @@
 namespace earshot::htdemucs {
 namespace {
 
-Tensor random_tensor(rt::MemoryBudget& budget, std::vector<std::int64_t> shape, std::mt19937& rng,
-                     float mean, float spread) {
-  Tensor t(budget, "freq_rows_test", std::move(shape));
-  std::normal_distribution<float> n(mean, spread);
-  for (float& v : t.span()) v = n(rng);
-  return t;
-}
-
+using test::random_tensor;
 using test::TestWorkers;
 
 struct Case {
