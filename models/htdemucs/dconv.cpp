@@ -420,19 +420,16 @@ class LayerSteps {
     }
   }
 
-  // Row and positions of tile t.
-  void tile_range(std::int64_t t, int& row, std::int64_t& p0, std::int64_t& p1) const {
-    range(t, row, p0, p1);
-  }
-
   int row_of(std::int64_t t) const { return static_cast<int>(t / tpr_); }
 
- private:
+  // Row and positions of tile t.
   void range(std::int64_t t, int& row, std::int64_t& p0, std::int64_t& p1) const {
     row = static_cast<int>(t / tpr_);
     p0 = (t % tpr_) * kTile;
     p1 = std::min(W_, p0 + kTile);
   }
+
+ private:
   double tile_len(std::int64_t t) const {
     const std::int64_t p0 = (t % tpr_) * kTile;
     return static_cast<double>(std::min(W_, p0 + kTile) - p0);
@@ -603,7 +600,7 @@ void dconv_layers(std::span<const DConvLayerW> layers, const Act& y, float* hid,
         }
         int row;
         std::int64_t p0, p1;
-        s.tile_range(t, row, p0, p1);
+        s.range(t, row, p0, p1);
         s.glu(t, ws.wf, ws.bf, tile, kTile);
         last_sink->consume(tile, kTile, row, p0, p1, worker);
       }

@@ -230,8 +230,19 @@ void time_conv(const float* weight, const float* bias, const ConvGeom& g, const 
   const std::int64_t stride = p.row_floats(block);
   workers.run(out.w, 64, [&](std::int64_t b, std::int64_t e, int worker) {
     float* phases = workers.cols[worker].cols;
+    // Every block's phase rows sit at the same places in the worker's scratch, so the row
+    // pointers are set once.
     std::array<const float*, kMaxConvRows> rows{};
     std::array<int, kMaxConvRows> taps{};
+    int n = 0;
+    for (int ci = 0; ci < cin; ++ci)
+      for (int k = 0; k < kw; ++k) {
+        const int d = k - g.pw;
+        const int off = floor_div(d, s), r = d - off * s;
+        rows[n] = phases + (static_cast<std::int64_t>(r) * cin + ci) * stride + (off - p.min_off);
+        taps[n] = ci * kw + k;
+        ++n;
+      }
     for (std::int64_t p0 = b; p0 < e; p0 += block) {
       const std::int64_t len = std::min(block, e - p0);
       // Phase r of channel ci: entries i - (p0 + min_off) = x[ci][s * i + r], for i from
@@ -240,15 +251,6 @@ void time_conv(const float* weight, const float* bias, const ConvGeom& g, const 
       for (int ci = 0; ci < cin; ++ci)
         split_phases(in.data + static_cast<std::int64_t>(ci) * in.w, in.w, s, first, count,
                      phases + static_cast<std::int64_t>(ci) * stride, cin * stride);
-      int n = 0;
-      for (int ci = 0; ci < cin; ++ci)
-        for (int k = 0; k < kw; ++k) {
-          const int d = k - g.pw;
-          const int off = floor_div(d, s), r = d - off * s;
-          rows[n] = phases + (static_cast<std::int64_t>(r) * cin + ci) * stride + (off - p.min_off);
-          taps[n] = ci * kw + k;
-          ++n;
-        }
       conv_rows(rows.data(), taps.data(), n, weight, cin * kw, bias, out.c, len, out.data + p0,
                 out.w);
       if (gelu)

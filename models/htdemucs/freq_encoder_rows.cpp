@@ -15,7 +15,6 @@ namespace {
 // model's deepest frequency level (192 channels x 8 taps = 1536). Measured at 1 thread against
 // the unfused level (im2col + GEMM, then DConv, then the rewrite, each through memory): enc0
 // 66 -> 50-56 ms, enc1 85 -> 78 ms, enc2 82 -> 74 ms, enc3 unchanged.
-constexpr int kMaxReduction = kMaxConvRows;
 
 std::int64_t round_up16(std::int64_t n) {
   return (n + 15) / 16 * 16;
@@ -31,8 +30,8 @@ int hidden_of(const EncoderW& w) {
 // [0, H_in) (rows outside read as zero, so they are simply left out of the sum).
 void conv_row(const EncoderW& w, const FreqRowsGeom& g, const Act& in, int C, int f, float* out) {
   const std::int64_t W = in.w;
-  std::array<const float*, kMaxReduction> rows{};
-  std::array<int, kMaxReduction> taps{};
+  std::array<const float*, kMaxConvRows> rows{};
+  std::array<int, kMaxConvRows> taps{};
   int n = 0;
   for (int ci = 0; ci < in.c; ++ci)
     for (int k = 0; k < g.kh; ++k) {
@@ -54,7 +53,7 @@ bool freq_rows_supported(const EncoderW& w, const FreqRowsGeom& g, const Act& in
 #if defined(__AVX512F__)
   const bool pointwise_rewrite = w.rewrite.w.numel() == 2LL * out.c * out.c;
   return !w.norm1.present() && !w.norm2.present() && pointwise_rewrite &&
-         pointwise_glu_supported(out.c) && in.c * g.kh <= kMaxReduction && in.w == out.w &&
+         pointwise_glu_supported(out.c) && in.c * g.kh <= kMaxConvRows && in.w == out.w &&
          out.w <= dconv_row_max_width() && !w.conv.b.empty() && !w.rewrite.b.empty();
 #else
   (void)w, (void)g, (void)in, (void)out;
